@@ -1,0 +1,1 @@
+"""Configuration: the YAML schema, its loading, and the built-in catalog merge."""

@@ -1,0 +1,145 @@
+"""The YAML configuration schema. Unknown keys are errors: a typo must not silently pass."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ProviderKind = Literal["openai", "anthropic", "gemini"]
+Capability = Literal["tools", "vision", "json_schema", "streaming", "embeddings"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TimeoutConfig(Strict):
+    connect: float = Field(5.0, gt=0, description="seconds to open the connection")
+    first_byte: float = Field(60.0, gt=0, description="seconds until response headers")
+    inactivity: float = Field(30.0, gt=0, description="seconds between stream chunks")
+    total: float = Field(600.0, gt=0, description="seconds for the whole attempt")
+
+
+class ProviderConfig(Strict):
+    kind: ProviderKind
+    base_url: str
+    api_key: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout: TimeoutConfig = Field(default_factory=TimeoutConfig)
+    max_connections: int = Field(256, ge=1)
+    anthropic_version: str = "2023-06-01"
+
+    @model_validator(mode="after")
+    def _url_scheme(self) -> ProviderConfig:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url must start with http:// or https://: {self.base_url!r}")
+        return self
+
+
+class PriceConfig(Strict):
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cached_input: float | None = Field(None, ge=0)
+    cache_write: float | None = Field(None, ge=0)
+
+
+class DeploymentConfig(Strict):
+    provider: str
+    model: str | None = None  # upstream model id; defaults to the model's name
+    weight: float = Field(1.0, gt=0)
+
+
+class ModelConfig(Strict):
+    provider: str | None = None
+    model: str | None = None
+    deployments: list[DeploymentConfig] | None = None
+    tier: str | None = None
+    price: PriceConfig | None = None
+    context_window: int | None = Field(None, ge=1)
+    max_output: int | None = Field(None, ge=0)
+    capabilities: list[Capability] | None = None
+
+    @model_validator(mode="after")
+    def _one_binding(self) -> ModelConfig:
+        if self.deployments is not None and (self.provider or self.model):
+            raise ValueError("give either provider/model or deployments, not both")
+        return self
+
+
+class RuleConfig(Strict):
+    """One rule of the `rules` strategy: every condition given must hold."""
+
+    tier: str
+    name: str | None = None
+    max_prompt_tokens: int | None = Field(None, ge=0)
+    min_prompt_tokens: int | None = Field(None, ge=0)
+    keywords: list[str] | None = None
+    regex: list[str] | None = None
+    whole_word: bool = True
+    has_code: bool | None = None
+    has_tools: bool | None = None
+    wants_json: bool | None = None
+    min_turns: int | None = Field(None, ge=0)
+    min_expected_output_tokens: int | None = Field(None, ge=0)
+    languages: list[str] | None = None
+
+
+class FallbackConfig(Strict):
+    retries: int = Field(1, ge=0, le=10, description="extra attempts on the same deployment")
+    backoff_base: float = Field(0.1, ge=0)
+    backoff_max: float = Field(2.0, ge=0)
+    retry_after_cap: float = Field(5.0, ge=0)
+    other_deployments: bool = True
+    other_models: bool = True
+    tier_up: bool = True
+    max_attempts: int = Field(6, ge=1, le=50)
+
+
+class RouteConfig(Strict):
+    strategy: str | list[str] = "rules"
+    tier: str | None = None
+    models: list[str] | None = None
+    default_tier: str | None = None
+    baseline: str | None = None
+    rules: list[RuleConfig] | None = None
+    fallback: FallbackConfig = Field(default_factory=FallbackConfig)
+    # Options of the richer strategies (classifier, learned, cascade, speculative, policies).
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class KeyConfig(Strict):
+    name: str
+    key: str
+    budget_usd: float | None = Field(None, ge=0)
+    rpm: int | None = Field(None, ge=1)
+    tpm: int | None = Field(None, ge=1)
+
+
+class ServerConfig(Strict):
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    max_json_depth: int = Field(64, ge=4)
+    require_key: bool | None = None  # default: required when any key is configured
+
+
+class LedgerConfig(Strict):
+    url: str = "sqlite:///tiergate.db"
+    batch_size: int = Field(256, ge=1)
+    flush_interval: float = Field(0.25, gt=0)
+
+
+class CircuitConfig(Strict):
+    failure_threshold: int = Field(3, ge=1)
+    cooldown: float = Field(10.0, gt=0)
+
+
+class Config(Strict):
+    tiers: list[str] = Field(default_factory=lambda: ["budget", "standard", "premium"])
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+    routes: dict[str, RouteConfig] = Field(default_factory=dict)
+    keys: list[KeyConfig] = Field(default_factory=list)
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    ledger: LedgerConfig = Field(default_factory=LedgerConfig)
+    circuit: CircuitConfig = Field(default_factory=CircuitConfig)
+    use_catalog: bool = Field(True, description="also offer catalog models whose provider exists")
