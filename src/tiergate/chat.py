@@ -144,7 +144,7 @@ class ChatRequest(Struct, omit_defaults=True):
     tiergate: TiergateOptions | None = None
     # Fields this type does not model, kept only for OpenAI-compatible upstreams.
     # (Named so that no client field can land here by accident.)
-    extra: dict[str, Any] = field(default_factory=dict, name="\x00extra")
+    extra: dict[str, Any] = field(default_factory=dict, name="__tiergate_passthrough__")
 
     @property
     def output_limit(self) -> int | None:
@@ -252,7 +252,7 @@ class ChatChunk(Struct, omit_defaults=True):
 
 
 _request_decoder = msgspec.json.Decoder(ChatRequest)
-_KNOWN_FIELDS = frozenset(ChatRequest.__struct_encode_fields__) - {"\x00extra"}
+_KNOWN_FIELDS = frozenset(ChatRequest.__struct_encode_fields__) - {"__tiergate_passthrough__"}
 
 
 def decode_chat_request(body: bytes) -> ChatRequest:

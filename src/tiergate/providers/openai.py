@@ -179,7 +179,7 @@ class OpenAIAdapter:
         body = msgspec.to_builtins(request)
         for name in _DROP:
             body.pop(name, None)
-        body.pop("\x00extra", None)
+        body.pop("__tiergate_passthrough__", None)
         # Unknown fields go only to OpenAI-compatible upstreams, and only into the body.
         for name, value in request.extra.items():
             body.setdefault(name, value)
