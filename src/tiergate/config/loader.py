@@ -47,7 +47,7 @@ def _construct_str(loader: _EnvLoader, node: yaml.ScalarNode) -> str:
     return loader.expand(node)
 
 
-_EnvLoader.add_constructor("tag:yaml.org,2002:str", _construct_str)  # type: ignore[arg-type]
+_EnvLoader.add_constructor("tag:yaml.org,2002:str", _construct_str)
 
 
 def _substitute_env(text: str, env: Mapping[str, str]) -> tuple[str, dict[str, str], list[str]]:

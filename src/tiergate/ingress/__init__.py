@@ -1,0 +1,1 @@
+"""Ingress: the HTTP API (OpenAI and Anthropic wire formats in, canonical types inside)."""

@@ -1,0 +1,71 @@
+"""The ASGI application: routes, lifespan, and the error envelope for everything else."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tiergate.errors import ClientError, NotFound, TiergateError
+from tiergate.gateway import Gateway
+from tiergate.ingress.chat import chat_completions
+from tiergate.ingress.errors import error_body, error_response
+from tiergate.ingress.models import list_models, live, ready
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return error_response(NotFound(f"no such endpoint: {request.url.path}", code="not_found"))
+    body = error_body(str(exc.detail), "invalid_request_error", None, None)
+    return Response(body, status_code=exc.status_code, media_type="application/json")
+
+
+async def _tiergate_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, TiergateError)
+    return error_response(exc)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    # A bug, not the client's fault: answer in the envelope, never with a traceback.
+    body = error_body("internal error", "server_error", "internal_error", None)
+    return Response(body, status_code=500, media_type="application/json")
+
+
+def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> Starlette:
+    """The ASGI app for a prepared gateway; starts and closes it with the server."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if manage_lifecycle:
+            await gateway.start()
+        try:
+            yield
+        finally:
+            if manage_lifecycle:
+                await gateway.close()
+
+    routes = [
+        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/models", list_models, methods=["GET"]),
+        Route("/health/live", live, methods=["GET"]),
+        Route("/health/ready", ready, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            HTTPException: _http_error,
+            ClientError: _tiergate_error,
+            TiergateError: _tiergate_error,
+            Exception: _unexpected,
+        },
+    )
+    app.state.gateway = gateway
+    return app

@@ -1,0 +1,230 @@
+"""`POST /v1/chat/completions`: the OpenAI ingress, streaming and not."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from tiergate.chat import ChatRequest, decode_chat_request
+from tiergate.config.schema import FallbackConfig
+from tiergate.errors import BadRequest, TiergateError, UpstreamError
+from tiergate.execution.executor import AttemptRecord, Completion, LiveStream
+from tiergate.gateway import Gateway
+from tiergate.ingress.body import read_body
+from tiergate.ingress.controls import Controls, read_controls
+from tiergate.ingress.errors import error_response
+from tiergate.ingress.openai_wire import (
+    DONE,
+    encode_chunk,
+    encode_response,
+    encode_stream_error,
+    encode_usage_chunk,
+)
+from tiergate.ledger import LedgerEntry
+from tiergate.routing.decision import Decision
+
+_DIRECT_POLICY = FallbackConfig(other_models=False, tier_up=False)
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One request's bookkeeping while it is in flight."""
+
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    arrived: float = field(default_factory=time.time)
+    started: float = field(default_factory=time.perf_counter)
+    key_name: str | None = None
+    decision: Decision | None = None
+    controls: Controls = field(default_factory=Controls)
+    cache: str = "miss"
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
+
+    def headers(self, model: str | None, cost_usd: float) -> dict[str, str]:
+        d = self.decision
+        out = {
+            "x-tiergate-request-id": self.request_id,
+            "x-tiergate-model": model or "none",
+            "x-tiergate-tier": (d.tier if d and model else "none"),
+            "x-tiergate-route": d.route if d else "none",
+            "x-tiergate-cost-usd": f"{cost_usd:.8f}",
+            "x-tiergate-cache": self.cache,
+        }
+        if d is not None:
+            out["x-tiergate-reason"] = d.summary()
+        return out
+
+    def entry(self, **values: object) -> LedgerEntry:
+        d = self.decision
+        base = LedgerEntry(
+            request_id=self.request_id,
+            ts=self.arrived,
+            key_name=self.key_name,
+            route=d.route if d else "none",
+            strategy=d.strategy if d else "none",
+            reasons="; ".join(d.reasons) if d else "",
+            model=None,
+            tier=None,
+            deployment=None,
+            baseline_model=d.baseline.name if d and d.baseline else None,
+            latency_ms=self.elapsed_ms(),
+            cache=self.cache,
+            tags=list(self.controls.tags),
+        )
+        for name, value in values.items():
+            setattr(base, name, value)
+        return base
+
+
+def _policy(gateway: Gateway, decision: Decision) -> FallbackConfig:
+    route = gateway.routes.get(decision.route)
+    return (
+        route.fallback
+        if route is not None
+        else (_DIRECT_POLICY if decision.strategy == "model" else FallbackConfig())
+    )
+
+
+def _baseline_cost(decision: Decision, input_tokens: int, output_tokens: int, cached: int) -> float:
+    if decision.baseline is None:
+        return 0.0
+    return decision.baseline.price.cost(input_tokens, output_tokens, cached)
+
+
+def _attempts_text(attempts: list[AttemptRecord]) -> str:
+    return ",".join(
+        f"{a.deployment}:{a.upstream_status or 'error'}" for a in attempts if a.error is not None
+    )
+
+
+def _decode(body: bytes) -> ChatRequest:
+    try:
+        return decode_chat_request(body)
+    except msgspec.ValidationError as exc:
+        raise BadRequest(f"invalid request: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+
+
+async def chat_completions(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    ex = Exchange()
+    try:
+        key = gateway.keys.authenticate(request.headers)
+        ex.key_name = key.name if key else None
+        chat = _decode(await read_body(request, gateway.config.server))
+        ex.controls = controls = read_controls(request.headers, chat.tiergate)
+        if controls.route:
+            chat.model = controls.route
+        if controls.cache_bypass:
+            ex.cache = "bypass"
+        ex.decision = decision = gateway.router.decide(chat, min_tier=controls.min_tier)
+        policy = _policy(gateway, decision)
+        if chat.stream:
+            live = await gateway.executor.stream(chat, decision, policy)
+            return _stream_response(gateway, ex, chat, live)
+        completion = await gateway.executor.complete(chat, decision, policy)
+    except TiergateError as exc:
+        return _fail(gateway, ex, exc)
+    return _respond(gateway, ex, completion)
+
+
+def _fail(gateway: Gateway, ex: Exchange, exc: TiergateError) -> Response:
+    response = error_response(exc, ex.headers(None, 0.0))
+    gateway.ledger.record(
+        ex.entry(status=response.status_code, error=f"{type(exc).__name__}: {exc.message}"[:500])
+    )
+    return response
+
+
+def _respond(gateway: Gateway, ex: Exchange, completion: Completion) -> Response:
+    decision = ex.decision
+    assert decision is not None
+    usage = completion.usage
+    cost = completion.cost_usd
+    body = encode_response(completion.response, ex.request_id, cost)
+    gateway.ledger.record(
+        ex.entry(
+            model=completion.model.name,
+            tier=completion.model.tier,
+            deployment=completion.deployment.id,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cached_tokens=usage.cached_input_tokens,
+            cost_usd=cost,
+            baseline_cost_usd=_baseline_cost(
+                decision, usage.input_tokens, usage.output_tokens, usage.cached_input_tokens
+            ),
+            fallbacks=completion.fallbacks,
+            attempts=_attempts_text(completion.attempts),
+            ttft_ms=completion.upstream_ms,
+        )
+    )
+    headers = ex.headers(completion.model.name, cost)
+    headers["x-tiergate-tier"] = completion.model.tier
+    return Response(body, headers=headers, media_type="application/json")
+
+
+def _stream_response(
+    gateway: Gateway, ex: Exchange, chat: ChatRequest, live: LiveStream
+) -> StreamingResponse:
+    decision = ex.decision
+    assert decision is not None
+    include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
+    chunk_id = f"chatcmpl-{ex.request_id}"
+    model = live.model.name
+    created = int(ex.arrived)
+
+    async def body() -> AsyncIterator[bytes]:
+        status: int = 499
+        error: str | None = "client disconnected"
+        try:
+            async for chunk in live:
+                if chunk.choices:
+                    yield encode_chunk(chunk, chunk_id, model, created)
+            if include_usage:
+                yield encode_usage_chunk(live.usage, live.cost_usd, chunk_id, model, created)
+            yield DONE
+            status, error = 200, None
+        except UpstreamError as exc:
+            # After the first byte there is no failover: end with an error, never a silent [DONE].
+            status, error = 502, exc.message
+            yield encode_stream_error(exc.message, exc.error_type, exc.code)
+        finally:
+            live.close()
+            usage = live.usage
+            gateway.ledger.record(
+                ex.entry(
+                    model=model,
+                    tier=live.model.tier,
+                    deployment=live.deployment.id,
+                    input_tokens=usage.input_tokens,
+                    output_tokens=usage.output_tokens,
+                    cached_tokens=usage.cached_input_tokens,
+                    cost_usd=live.cost_usd,
+                    baseline_cost_usd=_baseline_cost(
+                        decision, usage.input_tokens, usage.output_tokens, usage.cached_input_tokens
+                    ),
+                    fallbacks=len(live.attempts) - 1,
+                    attempts=_attempts_text(live.attempts),
+                    ttft_ms=live.first_byte_ms,
+                    status=status,
+                    error=error,
+                    stream=True,
+                )
+            )
+
+    # Headers leave before the answer exists: the cost header is the router's estimate and
+    # says so; the exact figure is in the final usage chunk and the ledger.
+    headers = ex.headers(model, decision.estimated_cost_usd)
+    headers["x-tiergate-tier"] = live.model.tier
+    headers["x-tiergate-cost-basis"] = "estimate"
+    headers["cache-control"] = "no-cache"
+    return StreamingResponse(body(), headers=headers, media_type="text/event-stream")

@@ -1,0 +1,68 @@
+"""Running the gateway's ASGI app on a real socket in a background thread: for tests,
+`tiergate demo` and benchmarks that need a live gateway inside another program."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from types import TracebackType
+
+import uvicorn
+from starlette.applications import Starlette
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+class BackgroundServer:
+    """`with BackgroundServer(app) as server: server.url` — uvicorn on its own loop and thread."""
+
+    def __init__(self, app: Starlette, host: str = "127.0.0.1", port: int | None = None):
+        self.host = host
+        self.port = port or free_port(host)
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=self.port,
+            log_level="error",
+            access_log=False,
+            loop="asyncio",
+            http="httptools",
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._run, name="tiergate-server", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.run(self._server.serve())
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> BackgroundServer:
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the gateway did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=15)
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

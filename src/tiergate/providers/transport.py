@@ -1,0 +1,131 @@
+"""Thin pooled HTTP I/O to providers (aiohttp): one connection pool per provider, created at
+startup. Network failures are mapped to tiergate errors here, in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Iterable
+from types import TracebackType
+
+import aiohttp
+from multidict import CIMultiDictProxy
+
+from tiergate.errors import UpstreamError, UpstreamTimeout
+from tiergate.fleet import Provider
+from tiergate.providers.base import SSEEvent, UpstreamCall
+from tiergate.providers.sse import SSEParser
+
+_MAX_ERROR_BODY = 64 * 1024
+
+
+def _map_client_error(exc: BaseException, provider: Provider) -> UpstreamError:
+    where = f"provider {provider.name}"
+    if isinstance(exc, TimeoutError):
+        return UpstreamTimeout(f"{where}: timed out")
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return UpstreamError(f"{where}: DNS lookup failed")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return UpstreamError(f"{where}: connection failed ({exc.os_error.strerror or exc})")
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return UpstreamError(f"{where}: server disconnected")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return UpstreamError(f"{where}: response body was cut off")
+    return UpstreamError(f"{where}: {type(exc).__name__}")
+
+
+class UpstreamResponse:
+    """A response whose headers have arrived; the body is read or streamed from here."""
+
+    __slots__ = ("_provider", "_response", "headers", "status")
+
+    def __init__(self, response: aiohttp.ClientResponse, provider: Provider):
+        self._response = response
+        self._provider = provider
+        self.status = response.status
+        self.headers: CIMultiDictProxy[str] = response.headers
+
+    async def read(self) -> bytes:
+        try:
+            return await self._response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _map_client_error(exc, self._provider) from None
+        finally:
+            self._response.release()
+
+    async def read_error_body(self) -> bytes:
+        try:
+            return await self._response.content.read(_MAX_ERROR_BODY)
+        except (aiohttp.ClientError, TimeoutError):
+            return b""  # the status already tells the story; a broken error body adds nothing
+        finally:
+            self._response.close()
+
+    async def events(self) -> AsyncIterator[SSEEvent]:
+        """Server-sent events as they arrive; the inactivity timeout applies between reads."""
+        parser = SSEParser()
+        try:
+            async for data in self._response.content.iter_any():
+                for event in parser.feed(data):
+                    yield event
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _map_client_error(exc, self._provider) from None
+        for event in parser.close():
+            yield event
+
+    def close(self) -> None:
+        """Drop the connection: this is how an upstream call is cancelled."""
+        self._response.close()
+
+    async def __aenter__(self) -> UpstreamResponse:
+        return self
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._response.close()
+
+
+class Transport:
+    """Pooled clients for every provider; `post` returns once response headers arrive."""
+
+    def __init__(self, providers: Iterable[Provider]):
+        self._providers = list(providers)
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
+
+    async def start(self) -> None:
+        for provider in self._providers:
+            connector = aiohttp.TCPConnector(
+                limit=provider.max_connections,
+                limit_per_host=provider.max_connections,
+                ttl_dns_cache=300,
+                family=socket.AF_UNSPEC,
+                enable_cleanup_closed=False,
+            )
+            timeout = aiohttp.ClientTimeout(
+                total=None,
+                sock_connect=provider.timeouts.connect,
+                sock_read=provider.timeouts.inactivity,
+            )
+            self._sessions[provider.name] = aiohttp.ClientSession(
+                connector=connector,
+                timeout=timeout,
+                auto_decompress=True,
+                skip_auto_headers=("User-Agent",),
+                headers={"user-agent": "tiergate"},
+            )
+
+    async def close(self) -> None:
+        for session in self._sessions.values():
+            await session.close()
+        self._sessions.clear()
+
+    async def post(self, provider: Provider, call: UpstreamCall) -> UpstreamResponse:
+        """Send the request; return when headers arrive (within the first-byte timeout)."""
+        session = self._sessions[provider.name]
+        try:
+            async with asyncio.timeout(provider.timeouts.first_byte):
+                response = await session.post(call.url, data=call.body, headers=call.headers)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _map_client_error(exc, provider) from None
+        return UpstreamResponse(response, provider)

@@ -1,0 +1,91 @@
+"""Shared fixtures: fake upstreams and a real gateway on a real socket."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import openai
+import pytest
+
+from tiergate.config.loader import parse_config
+from tiergate.fakes import FakeUpstream
+from tiergate.gateway import Gateway
+from tiergate.ingress.app import create_app
+from tiergate.ingress.server import BackgroundServer
+from tiergate.ledger import MemoryLedger
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "routing"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeUpstream]:
+    with FakeUpstream.in_thread(api_key="sk-upstream") as upstream:
+        yield upstream
+
+
+@dataclass
+class LiveGateway:
+    gateway: Gateway
+    server: BackgroundServer
+    ledger: MemoryLedger
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def client(self, key: str = "tg-test-key", **kwargs: object) -> openai.OpenAI:
+        return openai.OpenAI(
+            base_url=f"{self.url}/v1",
+            api_key=key,
+            max_retries=0,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+
+def three_tier_config(fake: FakeUpstream, extra: str = "") -> str:
+    """The PRODUCT.md example config, pointed at a fake upstream."""
+    return textwrap.dedent(
+        f"""
+        providers:
+          upstream:
+            kind: openai
+            base_url: {fake.base_url("openai")}
+            api_key: sk-upstream
+            timeout: {{connect: 2, first_byte: 3, inactivity: 3, total: 10}}
+        models:
+          small-model:  {{provider: upstream, model: mock-small, tier: budget,   price: {{input: 0.05, output: 0.40}}}}
+          medium-model: {{provider: upstream, model: mock-medium, tier: standard, price: {{input: 0.25, output: 2.00}}}}
+          large-model:  {{provider: upstream, model: mock-large, tier: premium,  price: {{input: 2.50, output: 15.00}}}}
+        routes:
+          auto:
+            strategy: rules
+            fallback: {{retries: 1, backoff_base: 0.01, backoff_max: 0.05}}
+        keys:
+          - {{name: test, key: tg-test-key}}
+        """
+    ) + textwrap.dedent(extra)
+
+
+@pytest.fixture
+def start_gateway() -> Iterator[Callable[[str], LiveGateway]]:
+    started: list[LiveGateway] = []
+
+    def start(config_text: str) -> LiveGateway:
+        ledger = MemoryLedger()
+        gateway = Gateway.from_config(parse_config(config_text), ledger=ledger)
+        server = BackgroundServer(create_app(gateway)).start()
+        live = LiveGateway(gateway, server, ledger)
+        started.append(live)
+        return live
+
+    yield start
+    for live in started:
+        live.server.stop()
+
+
+@pytest.fixture
+def gw(fake: FakeUpstream, start_gateway: Callable[[str], LiveGateway]) -> LiveGateway:
+    return start_gateway(three_tier_config(fake))
