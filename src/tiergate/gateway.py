@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tiergate.auth.keys import KeyInfo, KeyRing, hash_key
@@ -10,7 +11,7 @@ from tiergate.config.schema import Config
 from tiergate.execution.executor import Executor
 from tiergate.execution.health import HealthBoard
 from tiergate.fleet import Fleet
-from tiergate.ledger import Ledger, MemoryLedger
+from tiergate.ledger import Ledger, LedgerEntry, MemoryLedger
 from tiergate.providers import builtin_adapters
 from tiergate.providers.base import Adapter
 from tiergate.providers.transport import Transport
@@ -30,7 +31,16 @@ class Gateway:
     executor: Executor
     ledger: Ledger
     adapters: dict[str, Adapter] = field(default_factory=dict)
+    # Observers of every finished request (metrics, logs, quality sampling). Each must be
+    # fast and must not raise: they run on the request path right after the response.
+    sinks: list[Callable[[LedgerEntry], None]] = field(default_factory=list)
     ready: bool = False
+
+    def book(self, entry: LedgerEntry) -> None:
+        """Record a finished request in the ledger and tell every observer."""
+        self.ledger.record(entry)
+        for sink in self.sinks:
+            sink(entry)
 
     @classmethod
     def from_config(cls, config: Config, *, ledger: Ledger | None = None) -> Gateway:

@@ -65,7 +65,7 @@ def test_default_answer_echoes_with_realistic_usage(
     record = sync_fake.last
     assert record.protocol == "openai" and record.path == "/v1/chat/completions"
     assert record.model == "mock-model" and record.completed and not record.disconnected
-    assert record.headers["Authorization"] == "Bearer sk-x"
+    assert record.headers["authorization"] == "Bearer sk-x"
     assert record.body["messages"][0]["content"] == "What is the capital of France?"
 
 

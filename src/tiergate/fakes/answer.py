@@ -24,12 +24,21 @@ _ECHO_LIMIT = 300
 
 @dataclass(frozen=True, slots=True)
 class PlannedCall:
-    """A tool call with its id and its arguments both as JSON text and as an object."""
+    """A tool call with its arguments both as JSON text and as an object.
 
-    id: str
+    ``given_id`` is the scripted id; otherwise each protocol makes one from
+    ``suffix`` with its own prefix (``call_``, ``toolu_``).
+    """
+
+    given_id: str | None
+    suffix: str
     name: str
     arguments: str
     args: Any
+
+    def id_with(self, prefix: str) -> str:
+        """The call id, in the protocol's own style unless one was scripted."""
+        return self.given_id or prefix + self.suffix
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,15 +208,15 @@ def _apply_stops(text: str, stops: tuple[str, ...]) -> tuple[str, str | None]:
 
 
 def _planned(call: ToolCall, serial: int, index: int) -> PlannedCall:
-    call_id = call.id or f"call_{serial:08x}{index:04x}"
+    suffix = f"fake{serial:012d}{index:04d}"
     if isinstance(call.arguments, str):
         try:
             args: Any = orjson.loads(call.arguments)
         except orjson.JSONDecodeError:
             args = {}  # deliberately invalid JSON arguments stay verbatim for OpenAI
-        return PlannedCall(call_id, call.name, call.arguments, args)
+        return PlannedCall(call.id, suffix, call.name, call.arguments, args)
     args = dict(call.arguments or {})
-    return PlannedCall(call_id, call.name, orjson.dumps(args).decode(), args)
+    return PlannedCall(call.id, suffix, call.name, orjson.dumps(args).decode(), args)
 
 
 def _default_call(prompt: Prompt, serial: int) -> PlannedCall:

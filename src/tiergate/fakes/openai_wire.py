@@ -54,10 +54,12 @@ class OpenAIWire:
 
     name: WireProtocol = "openai"
 
-    def auth_error(
-        self, headers: Mapping[str, str], query: Mapping[str, str], api_key: str
+    def check_headers(
+        self, headers: Mapping[str, str], query: Mapping[str, str], api_key: str | None
     ) -> ErrorAnswer | None:
-        """401 unless ``Authorization: Bearer <api_key>``."""
+        """401 unless ``Authorization: Bearer <api_key>`` (when a key is required)."""
+        if api_key is None:
+            return None
         given = headers.get("Authorization", "")
         if given == f"Bearer {api_key}":
             return None
@@ -125,7 +127,7 @@ class OpenAIWire:
         if plan.tool_calls:
             message["tool_calls"] = [
                 {
-                    "id": c.id,
+                    "id": c.id_with("call_"),
                     "type": "function",
                     "function": {"name": c.name, "arguments": c.arguments},
                 }
@@ -178,7 +180,7 @@ class OpenAIWire:
         for index, call in enumerate(plan.tool_calls):
             start = {
                 "index": index,
-                "id": call.id,
+                "id": call.id_with("call_"),
                 "type": "function",
                 "function": {"name": call.name, "arguments": ""},
             }

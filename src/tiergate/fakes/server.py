@@ -14,6 +14,7 @@ import orjson
 from aiohttp import web
 
 from tiergate.fakes.answer import Plan, plan
+from tiergate.fakes.anthropic_wire import AnthropicWire
 from tiergate.fakes.history import History, RecordedRequest
 from tiergate.fakes.openai_wire import OpenAIWire, render_embeddings, render_models
 from tiergate.fakes.profile import Chaos, Profile
@@ -25,6 +26,7 @@ from tiergate.fakes.wire import JSON, SSE, ErrorAnswer, Wire
 _GARBAGE = b'{"id": "broken", "choices": [{"index": 0, "message": {"content": "'
 _DEFAULT_MODELS = ("mock-model", "gpt-4o-mini", "gpt-4o", "text-embedding-3-small")
 _OPENAI = OpenAIWire()
+_ANTHROPIC = AnthropicWire()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -58,7 +60,6 @@ class FakeUpstream:
         self._serial = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._thread: LoopThread | None = None
-        self._wires: dict[WireProtocol, Wire] = {"openai": _OPENAI}
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -68,6 +69,7 @@ class FakeUpstream:
         app.router.add_post("/v1/chat/completions", self._openai_chat)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/messages", self._anthropic_messages)
         # handler_cancellation: a client disconnect cancels the handler, so that
         # history can show the caller gave up even while the fake was still waiting.
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
@@ -189,6 +191,9 @@ class FakeUpstream:
 
     async def _openai_chat(self, request: web.Request) -> web.StreamResponse:
         return await self._chat(request, _OPENAI, None, False)
+
+    async def _anthropic_messages(self, request: web.Request) -> web.StreamResponse:
+        return await self._chat(request, _ANTHROPIC, None, False)
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         record = self._record(request, "openai")
@@ -359,7 +364,7 @@ class FakeUpstream:
             protocol=protocol,
             method=request.method,
             path=request.path,
-            headers=dict(request.headers),
+            headers={k.lower(): v for k, v in request.headers.items()},
             query=dict(request.query),
             started=time.monotonic(),
         )
@@ -367,9 +372,7 @@ class FakeUpstream:
         return record
 
     def _auth(self, request: web.Request, wire: Wire) -> ErrorAnswer | None:
-        if self.api_key is None:
-            return None
-        return wire.auth_error(request.headers, request.query, self.api_key)
+        return wire.check_headers(request.headers, request.query, self.api_key)
 
 
 def _answer_error(record: RecordedRequest, error: ErrorAnswer) -> web.Response:

@@ -30,10 +30,10 @@ class Wire(Protocol):
 
     name: WireProtocol
 
-    def auth_error(
-        self, headers: Mapping[str, str], query: Mapping[str, str], api_key: str
+    def check_headers(
+        self, headers: Mapping[str, str], query: Mapping[str, str], api_key: str | None
     ) -> ErrorAnswer | None:
-        """The error for a missing or wrong key, or ``None`` when the key is right."""
+        """The error for a missing or wrong key or required header, else ``None``."""
         ...
 
     def parse(self, body: Any, path_model: str | None, path_stream: bool) -> Prompt:

@@ -138,7 +138,7 @@ async def chat_completions(request: Request) -> Response:
 
 def _fail(gateway: Gateway, ex: Exchange, exc: TiergateError) -> Response:
     response = error_response(exc, ex.headers(None, 0.0))
-    gateway.ledger.record(
+    gateway.book(
         ex.entry(status=response.status_code, error=f"{type(exc).__name__}: {exc.message}"[:500])
     )
     return response
@@ -150,7 +150,7 @@ def _respond(gateway: Gateway, ex: Exchange, completion: Completion) -> Response
     usage = completion.usage
     cost = completion.cost_usd
     body = encode_response(completion.response, ex.request_id, cost)
-    gateway.ledger.record(
+    gateway.book(
         ex.entry(
             model=completion.model.name,
             tier=completion.model.tier,
@@ -200,7 +200,7 @@ def _stream_response(
         finally:
             live.close()
             usage = live.usage
-            gateway.ledger.record(
+            gateway.book(
                 ex.entry(
                     model=model,
                     tier=live.model.tier,
