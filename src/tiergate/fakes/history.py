@@ -15,8 +15,9 @@ from tiergate.fakes.script import Scripted
 class RecordedRequest:
     """One request as the fake saw it; filled in while the request is served.
 
-    ``headers`` has lower-case names. ``started``/``finished`` are ``time.monotonic()`` values. ``disconnected`` is true
-    when the client went away (or cancelled) before the response was complete —
+    ``headers`` has lower-case names; ``started``/``finished`` are
+    ``time.monotonic()`` values. ``disconnected`` is true when the client went
+    away (or cancelled) before the response was complete —
     the proof that a caller cancelled its upstream call. ``completed`` is true when
     the whole response, including the end of a stream, was sent.
     """
