@@ -15,6 +15,7 @@ from aiohttp import web
 
 from tiergate.fakes.answer import Plan, plan
 from tiergate.fakes.anthropic_wire import AnthropicWire
+from tiergate.fakes.gemini_wire import GeminiWire
 from tiergate.fakes.history import History, RecordedRequest
 from tiergate.fakes.openai_wire import OpenAIWire, render_embeddings, render_models
 from tiergate.fakes.profile import Chaos, Profile
@@ -27,6 +28,7 @@ _GARBAGE = b'{"id": "broken", "choices": [{"index": 0, "message": {"content": "'
 _DEFAULT_MODELS = ("mock-model", "gpt-4o-mini", "gpt-4o", "text-embedding-3-small")
 _OPENAI = OpenAIWire()
 _ANTHROPIC = AnthropicWire()
+_GEMINI = GeminiWire()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -70,6 +72,7 @@ class FakeUpstream:
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/messages", self._anthropic_messages)
+        app.router.add_post("/v1beta/models/{target}", self._gemini_generate)
         # handler_cancellation: a client disconnect cancels the handler, so that
         # history can show the caller gave up even while the fake was still waiting.
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
@@ -194,6 +197,17 @@ class FakeUpstream:
 
     async def _anthropic_messages(self, request: web.Request) -> web.StreamResponse:
         return await self._chat(request, _ANTHROPIC, None, False)
+
+    async def _gemini_generate(self, request: web.Request) -> web.StreamResponse:
+        model, _, action = request.match_info["target"].rpartition(":")
+        if action == "generateContent":
+            return await self._chat(request, _GEMINI, model, False)
+        if action == "streamGenerateContent" and request.query.get("alt") == "sse":
+            return await self._chat(request, _GEMINI, model, True)
+        record = self._record(request, "gemini")
+        record.finished = time.monotonic()
+        message = f"the fake serves generateContent and streamGenerateContent?alt=sse, not {action}"
+        return _answer_error(record, _GEMINI.error(404, message, None))
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         record = self._record(request, "openai")
