@@ -1,0 +1,108 @@
+"""Helpers for adapter tests: canonical requests, deployments, and one real HTTP call."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import aiohttp
+import msgspec
+from hypothesis import strategies as st
+
+from tiergate.chat import ChatChunk, ChatRequest, ChatResponse, accumulate, convert_chat_request
+from tiergate.fleet import Deployment, Provider, ProviderKind
+from tiergate.providers.base import Adapter, SSEEvent, StreamDecoder, UpstreamCall
+from tiergate.providers.sse import SSEParser
+
+
+def chat(*messages: dict[str, Any], **fields: Any) -> ChatRequest:
+    """A canonical request, validated exactly as the OpenAI ingress would."""
+    return convert_chat_request({"model": "auto", "messages": list(messages), **fields})
+
+
+def user(content: Any) -> dict[str, Any]:
+    return {"role": "user", "content": content}
+
+
+def call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+def tool_def(name: str, parameters: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": name, **extra}
+    if parameters is not None:
+        function["parameters"] = parameters
+    return {"type": "function", "function": function}
+
+
+def deployment(kind: ProviderKind, base_url: str, upstream: str, **provider: Any) -> Deployment:
+    p = Provider(name=f"{kind}-test", kind=kind, base_url=base_url, **provider)
+    return Deployment(f"test-model@{p.name}", "test-model", p, upstream)
+
+
+def body(upstream_call: UpstreamCall) -> Any:
+    return msgspec.json.decode(upstream_call.body)
+
+
+def feed_all(decoder: StreamDecoder, events: list[SSEEvent]) -> list[ChatChunk]:
+    chunks: list[ChatChunk] = []
+    for event in events:
+        chunks.extend(decoder.feed(event))
+    return chunks
+
+
+def split_anywhere(text: str, cuts: list[int]) -> list[str]:
+    """`text` cut at the given positions (any order, duplicates allowed)."""
+    points = sorted({c % (len(text) + 1) for c in cuts} | {0, len(text)})
+    return [text[a:b] for a, b in itertools.pairwise(points) if b > a]
+
+
+# JSON values whose compact encoding survives decode + encode unchanged.
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+json_objects = st.dictionaries(st.text(max_size=10), json_values, max_size=5)
+tool_names = st.from_regex(r"[a-zA-Z_][a-zA-Z0-9_]{0,30}", fullmatch=True)
+texts = st.text(min_size=1, max_size=200).filter(lambda s: s.strip() != "")
+
+
+def compact(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+async def send(
+    adapter: Adapter, request: ChatRequest, dep: Deployment, *, stream: bool
+) -> ChatResponse:
+    """One real HTTP round trip through the adapter (a stream is folded with `accumulate`)."""
+    upstream_call = adapter.build(request, dep, stream=stream)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            upstream_call.url, headers=upstream_call.headers, data=upstream_call.body
+        ) as resp,
+    ):
+        if resp.status >= 400:
+            raise adapter.map_error(resp.status, await resp.read(), resp.headers)
+        if not stream:
+            return adapter.parse(await resp.read(), dep)
+        decoder = adapter.stream_decoder(dep)
+        parser = SSEParser()
+        chunks: list[ChatChunk] = []
+        async for data in resp.content.iter_any():
+            for event in parser.feed(data):
+                chunks.extend(decoder.feed(event))
+        for event in parser.close():
+            chunks.extend(decoder.feed(event))
+        assert decoder.finished, "the stream ended without the provider's end marker"
+        return accumulate(chunks)
