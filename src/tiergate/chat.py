@@ -40,7 +40,7 @@ class FunctionCall(Struct, omit_defaults=True):
     arguments: str  # JSON text, exactly as the model produced it
 
 
-class ToolCall(Struct, omit_defaults=True):
+class ToolCall(Struct):  # no omit_defaults: `type` must always be on the wire
     id: str
     function: FunctionCall
     type: Literal["function"] = "function"
@@ -75,7 +75,7 @@ class FunctionDef(Struct, omit_defaults=True):
     strict: bool | None = None
 
 
-class Tool(Struct, omit_defaults=True):
+class Tool(Struct):  # no omit_defaults: `type` must always be on the wire
     function: FunctionDef
     type: Literal["function"] = "function"
 
@@ -84,7 +84,7 @@ class NamedFunction(Struct):
     name: str
 
 
-class NamedToolChoice(Struct, omit_defaults=True):
+class NamedToolChoice(Struct):  # no omit_defaults: `type` must always be on the wire
     function: NamedFunction
     type: Literal["function"] = "function"
 

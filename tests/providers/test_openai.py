@@ -1,0 +1,236 @@
+import json
+
+import pytest
+
+from tiergate.chat import accumulate, decode_chat_request
+from tiergate.errors import UpstreamAuthFailed, UpstreamError, UpstreamRejected
+from tiergate.fleet import Deployment, Provider
+from tiergate.providers.base import SSEEvent
+from tiergate.providers.openai import OpenAIAdapter
+from tiergate.providers.sse import SSEParser
+
+PROVIDER = Provider("up", "openai", "http://upstream.test/v1", api_key="sk-secret")
+DEPLOYMENT = Deployment("small@up", "small", PROVIDER, "mock-1")
+ADAPTER = OpenAIAdapter()
+
+FULL_REQUEST = {
+    "model": "auto",
+    "messages": [
+        {"role": "system", "content": "be brief"},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "what is this?"},
+                {
+                    "type": "image_url",
+                    "image_url": {"url": "data:image/png;base64,AAAA", "detail": "low"},
+                },
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "lookup", "arguments": '{"q":"x"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": '{"found": true}'},
+    ],
+    "tools": [
+        {
+            "type": "function",
+            "function": {"name": "lookup", "description": "d", "parameters": {"type": "object"}},
+        }
+    ],
+    "tool_choice": {"type": "function", "function": {"name": "lookup"}},
+    "response_format": {
+        "type": "json_schema",
+        "json_schema": {"name": "r", "schema": {"type": "object"}, "strict": True},
+    },
+    "stop": ["END"],
+    "temperature": 0.2,
+    "top_p": 0.9,
+    "max_completion_tokens": 50,
+    "seed": 7,
+    "logprobs": True,
+    "tiergate": {"min_tier": "standard"},
+    "metadata": {"team": "a"},
+}
+
+
+def test_build_keeps_every_field_and_forwards_unknown_ones():
+    request = decode_chat_request(json.dumps(FULL_REQUEST).encode())
+    call = ADAPTER.build(request, DEPLOYMENT, stream=False)
+    assert call.url == "http://upstream.test/v1/chat/completions"
+    assert call.headers["authorization"] == "Bearer sk-secret"
+    body = json.loads(call.body)
+    expected = {k: v for k, v in FULL_REQUEST.items() if k not in ("tiergate", "metadata")}
+    expected["model"] = "mock-1"
+    assert body == expected
+
+
+def test_unknown_fields_never_change_the_url():
+    raw = dict(FULL_REQUEST, api_base="http://evil.test/v1", base_url="http://evil.test")
+    call = ADAPTER.build(decode_chat_request(json.dumps(raw).encode()), DEPLOYMENT, stream=False)
+    assert call.url == "http://upstream.test/v1/chat/completions"
+
+
+def test_stream_always_asks_for_usage():
+    raw = {"model": "a", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    call = ADAPTER.build(decode_chat_request(json.dumps(raw).encode()), DEPLOYMENT, stream=True)
+    body = json.loads(call.body)
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+
+
+def test_parse_response_with_tool_calls_and_cached_usage():
+    body = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "mock-1",
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "c1",
+                            "type": "function",
+                            "function": {"name": "f", "arguments": '{"a": 1}'},
+                        }
+                    ],
+                },
+                "finish_reason": "tool_calls",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": 100,
+            "completion_tokens": 20,
+            "total_tokens": 120,
+            "prompt_tokens_details": {"cached_tokens": 64},
+            "completion_tokens_details": {"reasoning_tokens": 5},
+        },
+    }
+    response = ADAPTER.parse(json.dumps(body).encode(), DEPLOYMENT)
+    assert response.model == "small"
+    assert response.finish_reason == "tool_calls"
+    assert response.message.tool_calls[0].function.arguments == '{"a": 1}'
+    assert (response.usage.input_tokens, response.usage.cached_input_tokens) == (100, 64)
+    assert response.usage.reasoning_tokens == 5
+
+
+@pytest.mark.parametrize("finish", ["stop", "length", "tool_calls", "content_filter"])
+def test_finish_reasons_pass_through(finish):
+    body = {"choices": [{"message": {"content": "x"}, "finish_reason": finish}]}
+    assert ADAPTER.parse(json.dumps(body).encode(), DEPLOYMENT).finish_reason == finish
+
+
+def test_garbage_body_is_an_upstream_error():
+    with pytest.raises(UpstreamError):
+        ADAPTER.parse(b"<html>oops", DEPLOYMENT)
+
+
+def _sse(*events: dict | str) -> bytes:
+    return b"".join(
+        f"data: {e if isinstance(e, str) else json.dumps(e)}\n\n".encode() for e in events
+    )
+
+
+def test_stream_decoding_of_tool_call_deltas_split_anywhere():
+    chunk = {"id": "c", "model": "m", "created": 1}
+    raw = _sse(
+        dict(chunk, choices=[{"index": 0, "delta": {"role": "assistant", "content": None}}]),
+        dict(
+            chunk,
+            choices=[
+                {
+                    "index": 0,
+                    "delta": {
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "id": "call_9",
+                                "type": "function",
+                                "function": {"name": "get_w", "arguments": ""},
+                            }
+                        ]
+                    },
+                }
+            ],
+        ),
+        dict(
+            chunk,
+            choices=[
+                {
+                    "index": 0,
+                    "delta": {"tool_calls": [{"index": 0, "function": {"arguments": '{"ci'}}]},
+                }
+            ],
+        ),
+        dict(
+            chunk,
+            choices=[
+                {
+                    "index": 0,
+                    "delta": {
+                        "tool_calls": [{"index": 0, "function": {"arguments": 'ty": "Oslo"}'}}]
+                    },
+                }
+            ],
+        ),
+        dict(chunk, choices=[{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]),
+        dict(
+            chunk,
+            choices=[],
+            usage={"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13},
+        ),
+        "[DONE]",
+    )
+    decoder = ADAPTER.stream_decoder(DEPLOYMENT)
+    parser = SSEParser()
+    chunks = []
+    # feed in awkward 7-byte pieces, as a network would
+    for i in range(0, len(raw), 7):
+        for event in parser.feed(raw[i : i + 7]):
+            chunks.extend(decoder.feed(event))
+    assert decoder.finished
+    response = accumulate(chunks)
+    call = response.message.tool_calls[0]
+    assert (call.id, call.function.name, call.function.arguments) == (
+        "call_9",
+        "get_w",
+        '{"city": "Oslo"}',
+    )
+    assert response.finish_reason == "tool_calls"
+    assert (response.usage.input_tokens, response.usage.output_tokens) == (9, 4)
+
+
+def test_in_stream_error_event_raises():
+    decoder = ADAPTER.stream_decoder(DEPLOYMENT)
+    with pytest.raises(UpstreamError):
+        decoder.feed(SSEEvent(json.dumps({"error": {"message": "overloaded"}})))
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (400, UpstreamRejected),
+        (404, UpstreamRejected),
+        (422, UpstreamRejected),
+        (401, UpstreamAuthFailed),
+    ],
+)
+def test_error_mapping(status, kind):
+    err = ADAPTER.map_error(status, b'{"error": {"message": "nope", "type": "x"}}', {})
+    assert isinstance(err, kind) and "nope" in err.message
+
+
+def test_retry_after_is_read():
+    err = ADAPTER.map_error(429, b"{}", {"retry-after": "3"})
+    assert err.retryable and err.retry_after == 3.0
