@@ -1,0 +1,500 @@
+"""The Anthropic Messages API as an ingress: pure translation to and from canonical types.
+
+`POST /v1/messages` lets the Anthropic SDK and coding agents use tiergate. The request
+becomes a `ChatRequest` (validated like an OpenAI one), the answer goes back as a Messages
+response or as the exact Messages event stream.
+
+Where the protocols differ:
+
+- `thinking` / `redacted_thinking` blocks in assistant history are dropped: the canonical
+  form cannot carry them, and no upstream request of ours enables thinking. The `thinking`,
+  `top_k`, `service_tier` and `container` parameters are dropped for the same reason.
+- A `tool_result` with `is_error: true` becomes a tool message whose text starts with
+  "Error: " (the canonical tool message has no error flag).
+- Tool results split a user turn: `[tool_result, tool_result, text]` becomes two tool
+  messages and then one user message, in order.
+- Back in Messages form, a stop sequence match is reported as `end_turn` (the canonical
+  answer does not say which sequence matched), and `content_filter` as `refusal`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from tiergate.chat import (
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    FinishReason,
+    Usage,
+    convert_chat_request,
+)
+from tiergate.errors import BadRequest, UpstreamError
+
+_encoder = msgspec.json.Encoder()
+
+STOP_REASON: dict[str, str] = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "content_filter": "refusal",
+}
+_DROPPED_BLOCKS = frozenset({"thinking", "redacted_thinking"})
+
+
+# -- request: Messages -> canonical -----------------------------------------------------------
+
+
+def _field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], what: str) -> Any:
+    value = data.get(name)
+    if value is None:
+        return None
+    # bool is an int in Python, never in JSON Schema terms.
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise BadRequest(f"{name}: must be {what}", param=name)
+    return value
+
+
+def _text_block(block: Any, where: str) -> str:
+    if not isinstance(block, dict) or block.get("type") != "text":
+        kind = block.get("type") if isinstance(block, dict) else type(block).__name__
+        raise BadRequest(f"{where}: only text blocks are allowed here, got {kind!r}", param=where)
+    text = block.get("text")
+    if not isinstance(text, str):
+        raise BadRequest(f"{where}.text: must be a string", param=f"{where}.text")
+    return text
+
+
+def _image(block: dict[str, Any], where: str) -> dict[str, Any]:
+    source = block.get("source")
+    if not isinstance(source, dict):
+        raise BadRequest(f"{where}.source: required", param=f"{where}.source")
+    if source.get("type") == "base64":
+        media_type, data = source.get("media_type"), source.get("data")
+        if not isinstance(media_type, str) or not isinstance(data, str):
+            raise BadRequest(
+                f"{where}.source: base64 images need media_type and data", param=f"{where}.source"
+            )
+        url = f"data:{media_type};base64,{data}"
+    elif source.get("type") == "url" and isinstance(source.get("url"), str):
+        url = source["url"]
+    else:
+        raise BadRequest(
+            f"{where}.source: image sources must be base64 or url", param=f"{where}.source"
+        )
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def _tool_result(block: dict[str, Any], where: str) -> dict[str, Any]:
+    tool_use_id = block.get("tool_use_id")
+    if not isinstance(tool_use_id, str) or not tool_use_id:
+        raise BadRequest(f"{where}.tool_use_id: required", param=f"{where}.tool_use_id")
+    content = block.get("content")
+    parts: list[dict[str, Any]] = []
+    if isinstance(content, str):
+        parts = [{"type": "text", "text": content}] if content else []
+    elif isinstance(content, list):
+        for k, item in enumerate(content):
+            item_where = f"{where}.content[{k}]"
+            if isinstance(item, dict) and item.get("type") == "image":
+                parts.append(_image(item, item_where))
+            else:
+                parts.append({"type": "text", "text": _text_block(item, item_where)})
+    elif content is not None:
+        raise BadRequest(f"{where}.content: must be a string or a list", param=f"{where}.content")
+    if block.get("is_error") is True:
+        if parts and parts[0]["type"] == "text":
+            parts[0] = {"type": "text", "text": "Error: " + parts[0]["text"]}
+        else:
+            parts.insert(0, {"type": "text", "text": "Error"})
+    if all(p["type"] == "text" for p in parts):
+        # Plain text when it is only text: every upstream takes a string result.
+        result: Any = "\n".join(p["text"] for p in parts)
+    else:
+        result = parts
+    return {"role": "tool", "tool_call_id": tool_use_id, "content": result}
+
+
+def _blocks(content: Any, where: str) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    if not isinstance(content, list):
+        raise BadRequest(f"{where}: must be a string or a list of blocks", param=where)
+    for k, block in enumerate(content):
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+            raise BadRequest(f"{where}[{k}]: a content block needs a type", param=f"{where}[{k}]")
+    return content
+
+
+def _user_messages(content: Any, where: str) -> list[dict[str, Any]]:
+    """One Messages user turn as canonical messages: tool results split it, in order."""
+    out: list[dict[str, Any]] = []
+    parts: list[dict[str, Any]] = []
+    for k, block in enumerate(_blocks(content, where)):
+        bwhere = f"{where}[{k}]" if isinstance(content, list) else where
+        kind = block["type"]
+        if kind == "text":
+            parts.append({"type": "text", "text": _text_block(block, bwhere)})
+        elif kind == "image":
+            parts.append(_image(block, bwhere))
+        elif kind == "tool_result":
+            if parts:
+                out.append({"role": "user", "content": parts})
+                parts = []
+            out.append(_tool_result(block, bwhere))
+        else:
+            raise BadRequest(
+                f"{bwhere}: content block type {kind!r} is not supported", param=bwhere
+            )
+    if parts:
+        out.append({"role": "user", "content": parts})
+    return out
+
+
+def _assistant_message(content: Any, where: str) -> dict[str, Any] | None:
+    text: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for k, block in enumerate(_blocks(content, where)):
+        bwhere = f"{where}[{k}]" if isinstance(content, list) else where
+        kind = block["type"]
+        if kind == "text":
+            text.append(_text_block(block, bwhere))
+        elif kind == "tool_use":
+            call_id, name, args = block.get("id"), block.get("name"), block.get("input", {})
+            if not isinstance(call_id, str) or not isinstance(name, str):
+                raise BadRequest(f"{bwhere}: tool_use needs id and name", param=bwhere)
+            if not isinstance(args, dict):
+                raise BadRequest(f"{bwhere}.input: must be an object", param=f"{bwhere}.input")
+            arguments = _encoder.encode(args).decode()
+            calls.append(
+                {
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": name, "arguments": arguments},
+                }
+            )
+        elif kind not in _DROPPED_BLOCKS:
+            raise BadRequest(
+                f"{bwhere}: content block type {kind!r} is not supported", param=bwhere
+            )
+    if not text and not calls:
+        return None
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(text) or None}
+    if calls:
+        message["tool_calls"] = calls
+    return message
+
+
+def _tools(raw: Any) -> list[dict[str, Any]]:
+    if not isinstance(raw, list):
+        raise BadRequest("tools: must be a list", param="tools")
+    tools = []
+    for k, tool in enumerate(raw):
+        where = f"tools[{k}]"
+        if not isinstance(tool, dict):
+            raise BadRequest(f"{where}: must be an object", param=where)
+        if tool.get("type") not in (None, "custom"):
+            raise BadRequest(
+                f"{where}: server tool type {tool['type']!r} is not supported; "
+                "define the tool with name, description and input_schema",
+                param=where,
+            )
+        function: dict[str, Any] = {"name": tool.get("name")}
+        if "input_schema" in tool:
+            function["parameters"] = tool["input_schema"]
+        if tool.get("description"):
+            function["description"] = tool["description"]
+        if tool.get("strict") is not None:
+            function["strict"] = tool["strict"]
+        tools.append({"type": "function", "function": function})
+    return tools
+
+
+def _tool_choice(raw: Any, chat: dict[str, Any]) -> None:
+    if not isinstance(raw, dict):
+        raise BadRequest("tool_choice: must be an object", param="tool_choice")
+    kind = raw.get("type")
+    if kind == "auto":
+        chat["tool_choice"] = "auto"
+    elif kind == "any":
+        chat["tool_choice"] = "required"
+    elif kind == "none":
+        chat["tool_choice"] = "none"
+    elif kind == "tool" and isinstance(raw.get("name"), str):
+        chat["tool_choice"] = {"type": "function", "function": {"name": raw["name"]}}
+    else:
+        raise BadRequest(f"tool_choice: unknown type {kind!r}", param="tool_choice")
+    if raw.get("disable_parallel_tool_use") is True:
+        chat["parallel_tool_calls"] = False
+
+
+def _output_format(data: dict[str, Any]) -> dict[str, Any] | None:
+    config = data.get("output_config")
+    fmt = config.get("format") if isinstance(config, dict) else data.get("output_format")
+    if fmt is None:
+        return None
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+        raise BadRequest(
+            "output_config.format: only json_schema is supported", param="output_config"
+        )
+    return {"type": "json_schema", "json_schema": {"name": "output", "schema": fmt.get("schema")}}
+
+
+def messages_request_to_chat(data: dict[str, Any]) -> ChatRequest:
+    """The canonical request for a Messages API request body (raises `BadRequest`)."""
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    model = _field(data, "model", str, "a string")
+    if not model:
+        raise BadRequest("model: required", param="model")
+    max_tokens = _field(data, "max_tokens", int, "an integer")
+    if max_tokens is None:
+        raise BadRequest("max_tokens: required", param="max_tokens")
+    raw_messages = data.get("messages")
+    if not isinstance(raw_messages, list) or not raw_messages:
+        raise BadRequest("messages: must be a non-empty list", param="messages")
+
+    messages: list[dict[str, Any]] = []
+    system = data.get("system")
+    if isinstance(system, str):
+        if system:
+            messages.append({"role": "system", "content": system})
+    elif isinstance(system, list):
+        texts = [_text_block(b, f"system[{k}]") for k, b in enumerate(system)]
+        if any(texts):
+            messages.append({"role": "system", "content": "\n\n".join(t for t in texts if t)})
+    elif system is not None:
+        raise BadRequest("system: must be a string or a list of text blocks", param="system")
+
+    for i, message in enumerate(raw_messages):
+        where = f"messages[{i}]"
+        if not isinstance(message, dict):
+            raise BadRequest(f"{where}: must be an object", param=where)
+        role, content = message.get("role"), message.get("content")
+        if role == "user":
+            messages.extend(_user_messages(content, f"{where}.content"))
+        elif role == "assistant":
+            assistant = _assistant_message(content, f"{where}.content")
+            if assistant is not None:
+                messages.append(assistant)
+        else:
+            raise BadRequest(f"{where}.role: must be 'user' or 'assistant'", param=f"{where}.role")
+
+    chat: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": max_tokens}
+    if "tools" in data and data["tools"] is not None:
+        chat["tools"] = _tools(data["tools"])
+    if data.get("tool_choice") is not None:
+        _tool_choice(data["tool_choice"], chat)
+    stops = _field(data, "stop_sequences", list, "a list of strings")
+    if stops:
+        chat["stop"] = stops
+    for name in ("temperature", "top_p"):
+        value = _field(data, name, (int, float), "a number")
+        if value is not None:
+            chat[name] = value
+    if data.get("stream") is not None:
+        chat["stream"] = _field(data, "stream", bool, "true or false")
+    metadata = _field(data, "metadata", dict, "an object")
+    if metadata and isinstance(metadata.get("user_id"), str):
+        chat["user"] = metadata["user_id"]
+        chat["metadata"] = {"user_id": metadata["user_id"]}
+    response_format = _output_format(data)
+    if response_format is not None:
+        chat["response_format"] = response_format
+    if data.get("tiergate") is not None:
+        chat["tiergate"] = data["tiergate"]
+    try:
+        return convert_chat_request(chat)
+    except msgspec.ValidationError as exc:
+        raise BadRequest(f"invalid request: {exc}") from None
+
+
+# -- response: canonical -> Messages ----------------------------------------------------------
+
+
+def messages_usage(usage: Usage) -> dict[str, int]:
+    """Usage in Anthropic terms: `input_tokens` excludes cache reads and writes."""
+    fresh = max(usage.input_tokens - usage.cached_input_tokens - usage.cache_write_tokens, 0)
+    return {
+        "input_tokens": fresh,
+        "cache_creation_input_tokens": usage.cache_write_tokens,
+        "cache_read_input_tokens": usage.cached_input_tokens,
+        "output_tokens": usage.output_tokens,
+    }
+
+
+def stop_reason(finish: FinishReason | None) -> str:
+    return STOP_REASON.get(finish or "stop", "end_turn")
+
+
+def _tool_input(arguments: str) -> dict[str, Any]:
+    if not arguments.strip():
+        return {}
+    try:
+        value = msgspec.json.decode(arguments)
+    except msgspec.DecodeError:
+        value = None
+    if not isinstance(value, dict):
+        # The model broke its tool call; a Messages client cannot receive that.
+        raise UpstreamError("upstream returned tool call arguments that are not a JSON object")
+    return value
+
+
+def chat_response_to_messages(resp: ChatResponse, model: str) -> dict[str, Any]:
+    """The Messages API response body for a canonical answer."""
+    message = resp.message
+    content: list[dict[str, Any]] = []
+    text = message.content or message.refusal
+    if text:
+        content.append({"type": "text", "text": text})
+    for call in message.tool_calls or ():
+        content.append(
+            {
+                "type": "tool_use",
+                "id": call.id,
+                "name": call.function.name,
+                "input": _tool_input(call.function.arguments),
+            }
+        )
+    return {
+        "id": resp.id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop_reason(resp.finish_reason),
+        "stop_sequence": None,
+        "usage": messages_usage(resp.usage),
+    }
+
+
+# -- stream: canonical chunks -> Messages events ----------------------------------------------
+
+
+def sse_event(name: str, data: dict[str, Any]) -> bytes:
+    """One server-sent event, named as the Messages API names it."""
+    return b"event: " + name.encode() + b"\ndata: " + _encoder.encode(data) + b"\n\n"
+
+
+class MessagesStreamEncoder:
+    """Turns canonical chunks into the Messages event sequence.
+
+    `message_start` opens the stream; each text run and each tool call becomes a content
+    block (`content_block_start`, deltas, `content_block_stop`); `finish()` sends
+    `message_delta` (stop reason and usage) and `message_stop`. Tool call arguments go out
+    as `input_json_delta` fragments exactly as they arrived. Upstreams stream one tool
+    call after another, so a block is never reopened.
+    """
+
+    __slots__ = (
+        "_block",
+        "_finish",
+        "_id",
+        "_index",
+        "_model",
+        "_open",
+        "_started",
+        "_tool",
+        "_usage",
+    )
+
+    def __init__(self, message_id: str, model: str):
+        self._id = message_id
+        self._model = model
+        self._started = False
+        self._index = -1  # the current content block
+        self._open: Literal["text", "tool_use"] | None = None
+        self._tool: int | None = None  # canonical index of the open tool call
+        self._finish: FinishReason | None = None
+        self._usage = Usage()
+
+    def start(self, input_tokens: int = 0) -> bytes:
+        """`message_start` (sent by `encode` too, if not sent yet)."""
+        if self._started:
+            return b""
+        self._started = True
+        message: dict[str, Any] = {
+            "id": self._id,
+            "type": "message",
+            "role": "assistant",
+            "model": self._model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": input_tokens,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+                "output_tokens": 0,
+            },
+        }
+        return sse_event("message_start", {"type": "message_start", "message": message})
+
+    def _close(self) -> bytes:
+        if self._open is None:
+            return b""
+        self._open, self._tool = None, None
+        return sse_event("content_block_stop", {"type": "content_block_stop", "index": self._index})
+
+    def _open_block(self, kind: Literal["text", "tool_use"], block: dict[str, Any]) -> bytes:
+        out = self._close()
+        self._index += 1
+        self._open = kind
+        event = {"type": "content_block_start", "index": self._index, "content_block": block}
+        return out + sse_event("content_block_start", event)
+
+    def _delta(self, delta: dict[str, Any]) -> bytes:
+        event = {"type": "content_block_delta", "index": self._index, "delta": delta}
+        return sse_event("content_block_delta", event)
+
+    def _text(self, text: str) -> bytes:
+        out = b""
+        if self._open != "text":
+            out = self._open_block("text", {"type": "text", "text": ""})
+        return out + self._delta({"type": "text_delta", "text": text})
+
+    def encode(self, chunk: ChatChunk) -> bytes:
+        """The events for one canonical chunk (often several, sometimes none)."""
+        out = self.start()
+        if chunk.usage is not None:
+            self._usage = chunk.usage
+        for choice in chunk.choices[:1]:
+            delta = choice.delta
+            for text in (delta.content, delta.refusal):
+                if text:
+                    out += self._text(text)
+            for call in delta.tool_calls or ():
+                fn = call.function
+                if self._open != "tool_use" or self._tool != call.index:
+                    block = {
+                        "type": "tool_use",
+                        "id": call.id or "",
+                        "name": (fn.name if fn else None) or "",
+                        "input": {},
+                    }
+                    out += self._open_block("tool_use", block)
+                    self._tool = call.index
+                if fn is not None and fn.arguments:
+                    out += self._delta({"type": "input_json_delta", "partial_json": fn.arguments})
+            if choice.finish_reason is not None:
+                self._finish = choice.finish_reason
+        return out
+
+    def finish(self, usage: Usage | None = None) -> bytes:
+        """Close the open block, then `message_delta` and `message_stop`."""
+        out = self.start() + self._close()
+        final = messages_usage(usage or self._usage)
+        delta = {
+            "type": "message_delta",
+            "delta": {"stop_reason": stop_reason(self._finish), "stop_sequence": None},
+            "usage": final,
+        }
+        out += sse_event("message_delta", delta)
+        return out + sse_event("message_stop", {"type": "message_stop"})
+
+    def error(self, message: str, kind: str = "api_error") -> bytes:
+        """An `error` event: how a failure after the first byte is told to the client."""
+        return sse_event("error", {"type": "error", "error": {"type": kind, "message": message}})
