@@ -6,12 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tiergate.auth.keys import KeyInfo, KeyRing, hash_key
+from tiergate.chat import ChatRequest, ChatResponse
 from tiergate.config.loader import build_fleet
 from tiergate.config.schema import Config
 from tiergate.execution.executor import Executor
 from tiergate.execution.health import HealthBoard
 from tiergate.fleet import Fleet
-from tiergate.ledger import Ledger, LedgerEntry, MemoryLedger
+from tiergate.ledger import Ledger, LedgerEntry, open_ledger
+from tiergate.observability.hub import Observability
 from tiergate.providers import builtin_adapters
 from tiergate.providers.base import Adapter
 from tiergate.providers.transport import Transport
@@ -34,13 +36,26 @@ class Gateway:
     # Observers of every finished request (metrics, logs, quality sampling). Each must be
     # fast and must not raise: they run on the request path right after the response.
     sinks: list[Callable[[LedgerEntry], None]] = field(default_factory=list)
+    # Observers that also need the conversation (LLM-judge sampling). Never persisted.
+    answer_sinks: list[Callable[[LedgerEntry, ChatRequest, ChatResponse], None]] = field(
+        default_factory=list
+    )
+    observability: Observability | None = None
     ready: bool = False
 
-    def book(self, entry: LedgerEntry) -> None:
+    def book(
+        self,
+        entry: LedgerEntry,
+        request: ChatRequest | None = None,
+        answer: ChatResponse | None = None,
+    ) -> None:
         """Record a finished request in the ledger and tell every observer."""
         self.ledger.record(entry)
         for sink in self.sinks:
             sink(entry)
+        if request is not None and answer is not None:
+            for answer_sink in self.answer_sinks:
+                answer_sink(entry, request, answer)
 
     @classmethod
     def from_config(cls, config: Config, *, ledger: Ledger | None = None) -> Gateway:
@@ -68,7 +83,7 @@ class Gateway:
             ),
             required=config.server.require_key,
         )
-        return cls(
+        gateway = cls(
             config=config,
             fleet=fleet,
             routes=routes,
@@ -77,9 +92,11 @@ class Gateway:
             health=health,
             transport=transport,
             executor=Executor(adapters, transport, health),
-            ledger=ledger if ledger is not None else MemoryLedger(),
+            ledger=ledger if ledger is not None else open_ledger(**config.ledger.model_dump()),
             adapters=adapters,
         )
+        gateway.observability = Observability.attach(gateway)
+        return gateway
 
     async def start(self) -> None:
         await self.transport.start()

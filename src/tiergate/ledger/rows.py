@@ -1,0 +1,107 @@
+"""A `LedgerEntry` as a database row and back; the column order of `<prefix>ledger`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from tiergate.ledger.entry import LedgerEntry, SubCall
+
+COLUMNS: tuple[str, ...] = (
+    "request_id",
+    "ts",
+    "key_name",
+    "route",
+    "strategy",
+    "reasons",
+    "model",
+    "tier",
+    "deployment",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "cost_usd",
+    "extra_cost_usd",
+    "baseline_model",
+    "baseline_cost_usd",
+    "cache_saved_usd",
+    "latency_ms",
+    "ttft_ms",
+    "upstream_ms",
+    "status",
+    "error",
+    "fallbacks",
+    "attempts",
+    "cache",
+    "cache_match",
+    "stream",
+    "tags",
+    "endpoint",
+    "sub_calls",
+)
+
+INSERT = (
+    f"INSERT INTO {{p}}ledger ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+)
+SELECT = f"SELECT {', '.join(COLUMNS)} FROM {{p}}ledger"
+
+
+def to_row(e: LedgerEntry) -> tuple[Any, ...]:
+    """The row for `INSERT`; NUL characters (which PostgreSQL refuses in text) become U+FFFD."""
+    return tuple(
+        v.replace("\x00", "\ufffd") if isinstance(v, str) and "\x00" in v else v for v in _values(e)
+    )
+
+
+def _values(e: LedgerEntry) -> tuple[Any, ...]:
+    return (
+        e.request_id,
+        e.ts,
+        e.key_name,
+        e.route,
+        e.strategy,
+        e.reasons,
+        e.model,
+        e.tier,
+        e.deployment,
+        e.input_tokens,
+        e.output_tokens,
+        e.cached_tokens,
+        e.cost_usd,
+        e.extra_cost_usd,
+        e.baseline_model,
+        e.baseline_cost_usd,
+        e.cache_saved_usd,
+        e.latency_ms,
+        e.ttft_ms,
+        e.upstream_ms,
+        e.status,
+        e.error,
+        e.fallbacks,
+        e.attempts,
+        e.cache,
+        e.cache_match,
+        int(e.stream),
+        orjson.dumps(e.tags).decode(),
+        e.endpoint,
+        orjson.dumps([_sub_call_json(c) for c in e.sub_calls]).decode(),
+    )
+
+
+def _sub_call_json(c: SubCall) -> dict[str, Any]:
+    return {
+        "purpose": c.purpose,
+        "model": c.model,
+        "input_tokens": c.input_tokens,
+        "output_tokens": c.output_tokens,
+        "cost_usd": c.cost_usd,
+    }
+
+
+def from_row(row: tuple[Any, ...]) -> LedgerEntry:
+    values = dict(zip(COLUMNS, row, strict=True))
+    values["stream"] = bool(values["stream"])
+    values["tags"] = orjson.loads(values["tags"])
+    values["sub_calls"] = [SubCall(**c) for c in orjson.loads(values["sub_calls"])]
+    return LedgerEntry(**values)

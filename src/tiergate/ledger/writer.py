@@ -1,0 +1,146 @@
+"""The database ledger: `record` enqueues, a writer thread inserts in batches.
+
+The request path only appends to a queue (no await, no I/O). One thread owns the
+connection; it takes whatever has queued up (up to `batch_size`) and inserts it in one
+transaction, so batches grow by themselves under load. `close()` drains the queue
+before it returns: every entry recorded before shutdown reaches the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+
+from tiergate.ledger.entry import LedgerEntry
+from tiergate.ledger.rows import INSERT, to_row
+from tiergate.store.db import Database, DatabaseURL
+from tiergate.store.migrations import migrate
+
+log = logging.getLogger("tiergate.ledger")
+
+_RETRIES = 5
+
+
+@dataclass(eq=False)
+class _Flush:
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+_STOP = object()
+
+
+class DatabaseLedger:
+    """Ledger in SQLite (WAL) or PostgreSQL, written by a dedicated thread."""
+
+    def __init__(
+        self,
+        url: DatabaseURL,
+        *,
+        batch_size: int = 256,
+        flush_interval: float = 0.25,
+        max_pending: int = 200_000,
+    ):
+        self.url = url
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.written = 0
+        self.dropped = 0
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=max_pending)
+        self._thread: threading.Thread | None = None
+        self._db: Database | None = None
+
+    def record(self, entry: LedgerEntry) -> None:
+        """Enqueue; never blocks. When the database has been down long enough to fill the
+        queue, the entry is dropped and counted (memory must stay bounded)."""
+        try:
+            self._queue.put_nowait(entry)
+        except queue.Full:
+            self.dropped += 1
+            if self.dropped % 1000 == 1:
+                log.error("ledger queue full: %d entries dropped so far", self.dropped)
+
+    async def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._db = await asyncio.to_thread(self._open)
+        self._thread = threading.Thread(target=self._run, name="tiergate-ledger", daemon=True)
+        self._thread.start()
+
+    def _open(self) -> Database:
+        db = Database.connect(self.url)
+        migrate(db)
+        return db
+
+    async def flush(self) -> None:
+        """Wait until everything recorded so far is in the database."""
+        if self._thread is None:
+            return
+        marker = _Flush()
+        self._queue.put(marker)
+        await asyncio.to_thread(marker.done.wait)
+
+    async def close(self) -> None:
+        """Flush everything recorded so far, then close the connection."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._queue.put(_STOP)
+        await asyncio.to_thread(thread.join)
+
+    # -- the writer thread -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            batch: list[LedgerEntry] = []
+            flushes: list[_Flush] = []
+            item = self._queue.get()
+            while True:
+                if item is _STOP:
+                    stop = True
+                elif isinstance(item, _Flush):
+                    flushes.append(item)
+                elif isinstance(item, LedgerEntry):
+                    batch.append(item)
+                if stop or len(batch) >= self.batch_size:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                self._write(batch)
+            for f in flushes:
+                f.done.set()
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _write(self, batch: list[LedgerEntry]) -> None:
+        rows = [to_row(e) for e in batch]
+        for attempt in range(_RETRIES):
+            try:
+                if self._db is None:
+                    self._db = self._open()
+                with self._db.transaction():
+                    self._db.executemany(INSERT, rows)
+                self.written += len(rows)
+                return
+            except Exception as exc:  # any driver error: reconnect and retry, below
+                log.warning("ledger write failed (attempt %d): %s", attempt + 1, exc)
+                self._reset()
+                time.sleep(min(self.flush_interval * 2**attempt, 5.0))
+        self.dropped += len(rows)
+        log.error("ledger: %d entries lost after %d failed writes", len(rows), _RETRIES)
+
+    def _reset(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            try:
+                db.close()
+            except Exception:  # the connection is already broken; nothing to release
+                log.debug("closing a broken ledger connection failed", exc_info=True)

@@ -1,0 +1,1 @@
+"""Databases behind the ledger and the key store: SQLite by default, PostgreSQL when configured."""

@@ -1,0 +1,126 @@
+"""Database URLs and connections, SQLite or PostgreSQL, with one SQL text for both.
+
+Every statement in tiergate is written once with `?` placeholders; `Database.sql` turns
+them into `%s` for psycopg. Values always travel as parameters, never inside the text:
+only table names (from a validated prefix) are formatted in.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from tiergate.errors import ConfigError
+
+Dialect = Literal["sqlite", "postgresql"]
+PREFIX = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
+
+
+class Cursor(Protocol):
+    def fetchall(self) -> list[Any]: ...
+
+    def fetchone(self) -> Any: ...
+
+
+class Connection(Protocol):
+    """What we use of a DB-API connection (sqlite3 and psycopg both fit)."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ...) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseURL:
+    dialect: Dialect
+    target: str  # a file path for SQLite, a libpq conninfo URL for PostgreSQL
+    prefix: str = "tiergate_"
+
+    @classmethod
+    def parse(cls, url: str, prefix: str = "tiergate_") -> DatabaseURL:
+        """`sqlite:///relative.db`, `sqlite:////abs/path.db`, `postgresql://…`."""
+        if not PREFIX.match(prefix):
+            raise ConfigError([f"table prefix {prefix!r} must match {PREFIX.pattern}"])
+        if url.startswith("sqlite:///"):
+            return cls("sqlite", url[len("sqlite:///") :] or "tiergate.db", prefix)
+        if url.startswith(("postgresql://", "postgres://")):
+            return cls("postgresql", url, prefix)
+        raise ConfigError(
+            [
+                f"database url {url.split('://')[0]!r}:// is not supported (sqlite:///, postgresql://)"
+            ]
+        )
+
+    def describe(self) -> str:
+        """The URL without credentials, for messages."""
+        if self.dialect == "sqlite":
+            return f"sqlite:///{self.target}"
+        return re.sub(r"//[^@/]*@", "//", self.target)
+
+
+class Database:
+    """One connection plus the dialect's SQL quirks. Used from one thread at a time."""
+
+    def __init__(self, url: DatabaseURL, conn: Any):
+        self.url = url
+        self.conn = conn
+        self.dialect: Dialect = url.dialect
+        self.prefix = url.prefix
+
+    @classmethod
+    def connect(cls, url: DatabaseURL) -> Database:
+        if url.dialect == "sqlite":
+            if url.target != ":memory:":
+                Path(url.target).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(url.target, check_same_thread=False, isolation_level=None)
+            # WAL: readers (reports, key reloads) never block the writer, nor it them.
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=10000")
+            return cls(url, conn)
+        import psycopg
+
+        return cls(url, psycopg.connect(url.target, autocommit=True))
+
+    def sql(self, text: str) -> str:
+        """Table names filled in (`{p}` is the prefix) and placeholders for the dialect."""
+        text = text.replace("{p}", self.prefix)
+        return text.replace("?", "%s") if self.dialect == "postgresql" else text
+
+    def execute(self, text: str, params: Sequence[Any] = ()) -> Any:
+        return self.conn.execute(self.sql(text), params)
+
+    def query(self, text: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in self.execute(text, params).fetchall()]
+
+    def executemany(self, text: str, rows: Iterable[Sequence[Any]]) -> None:
+        sql = self.sql(text)
+        if self.dialect == "sqlite":
+            self.conn.executemany(sql, rows)
+        else:
+            with self.conn.cursor() as cur:
+                cur.executemany(sql, rows)
+
+    def transaction(self) -> Any:
+        """A context manager: one transaction (BEGIN IMMEDIATE on SQLite: take the write lock)."""
+        if self.dialect == "sqlite":
+            return _SqliteTransaction(self.conn)
+        return self.conn.transaction()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class _SqliteTransaction:
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def __enter__(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, t: object, e: object, tb: object) -> None:
+        self.conn.execute("COMMIT" if t is None else "ROLLBACK")
