@@ -1,0 +1,579 @@
+"""Anthropic Messages ingress translation, checked against the official SDK's own types."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import anthropic
+import msgspec
+import pydantic
+import pytest
+from anthropic.lib.streaming._messages import accumulate_event
+from anthropic.types import RawMessageStreamEvent
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tiergate.chat import (
+    ChatChunk,
+    ChatResponse,
+    Choice,
+    ChunkChoice,
+    Delta,
+    FunctionCall,
+    FunctionDelta,
+    ResponseMessage,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+from tiergate.errors import BadRequest, UpstreamError
+from tiergate.fleet import Deployment, Provider
+from tiergate.ingress.messages_wire import (
+    MessagesStreamEncoder,
+    chat_response_to_messages,
+    messages_request_to_chat,
+)
+from tiergate.providers.anthropic import AnthropicAdapter
+from tiergate.providers.sse import SSEParser
+
+EVENTS = pydantic.TypeAdapter(RawMessageStreamEvent)
+
+
+def req(*messages: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return {"model": "auto", "max_tokens": 512, "messages": list(messages), **fields}
+
+
+def user(content: Any) -> dict[str, Any]:
+    return {"role": "user", "content": content}
+
+
+def to_builtins(obj: Any) -> Any:
+    return msgspec.to_builtins(obj)
+
+
+# -- requests -------------------------------------------------------------------------------
+
+
+def test_minimal_request() -> None:
+    chat = messages_request_to_chat(req(user("Hello")))
+    assert chat.model == "auto" and chat.max_tokens == 512 and chat.stream is False
+    assert to_builtins(chat.messages) == [
+        {"role": "user", "content": [{"type": "text", "text": "Hello"}]}
+    ]
+
+
+def test_max_tokens_is_required() -> None:
+    data = req(user("hi"))
+    del data["max_tokens"]
+    with pytest.raises(BadRequest) as err:
+        messages_request_to_chat(data)
+    assert err.value.param == "max_tokens" and "max_tokens" in err.value.message
+
+
+@pytest.mark.parametrize(
+    ("data", "param"),
+    [
+        ({"max_tokens": 5, "messages": [user("x")]}, "model"),
+        ({"model": "m", "max_tokens": "5", "messages": [user("x")]}, "max_tokens"),
+        ({"model": "m", "max_tokens": True, "messages": [user("x")]}, "max_tokens"),
+        ({"model": "m", "max_tokens": 5, "messages": []}, "messages"),
+        (
+            {"model": "m", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]},
+            "messages[0].role",
+        ),
+        ({"model": "m", "max_tokens": 5, "messages": [user("x")], "system": 3}, "system"),
+    ],
+)
+def test_malformed_requests(data: dict[str, Any], param: str) -> None:
+    with pytest.raises(BadRequest) as err:
+        messages_request_to_chat(data)
+    assert err.value.param == param
+
+
+def test_canonical_validation_still_applies() -> None:
+    with pytest.raises(BadRequest):
+        messages_request_to_chat(req(user("x"), temperature=7))
+
+
+def test_system_string_and_blocks() -> None:
+    chat = messages_request_to_chat(req(user("q"), system="Be brief."))
+    assert to_builtins(chat.messages[0]) == {"role": "system", "content": "Be brief."}
+    blocks = [
+        {"type": "text", "text": "Rule one.", "cache_control": {"type": "ephemeral"}},
+        {"type": "text", "text": "Rule two."},
+    ]
+    chat = messages_request_to_chat(req(user("q"), system=blocks))
+    assert chat.messages[0].content == "Rule one.\n\nRule two."
+    with pytest.raises(BadRequest) as err:
+        messages_request_to_chat(req(user("q"), system=[{"type": "image", "source": {}}]))
+    assert err.value.param == "system[0]"
+
+
+def test_images() -> None:
+    chat = messages_request_to_chat(
+        req(
+            user(
+                [
+                    {
+                        "type": "image",
+                        "source": {"type": "base64", "media_type": "image/png", "data": "iVBO"},
+                    },
+                    {
+                        "type": "image",
+                        "source": {"type": "url", "url": "https://example.com/a.jpg"},
+                    },
+                    {"type": "text", "text": "compare"},
+                ]
+            )
+        )
+    )
+    assert to_builtins(chat.messages[0].content) == [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBO"}},
+        {"type": "image_url", "image_url": {"url": "https://example.com/a.jpg"}},
+        {"type": "text", "text": "compare"},
+    ]
+
+
+def test_tool_use_and_results() -> None:
+    chat = messages_request_to_chat(
+        req(
+            user("weather in Paris and Rome?"),
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": "two calls", "signature": "sig"},
+                    {"type": "text", "text": "Checking."},
+                    {
+                        "type": "tool_use",
+                        "id": "toolu_1",
+                        "name": "get_weather",
+                        "input": {"units": "C", "city": "Paris"},
+                    },
+                    {
+                        "type": "tool_use",
+                        "id": "toolu_2",
+                        "name": "get_weather",
+                        "input": {"city": "Rome"},
+                    },
+                ],
+            },
+            user(
+                [
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": "18C"},
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "toolu_2",
+                        "content": [{"type": "text", "text": "service down"}],
+                        "is_error": True,
+                    },
+                    {"type": "text", "text": "and tomorrow?"},
+                ]
+            ),
+        )
+    )
+    assert to_builtins(chat.messages[1:]) == [
+        {
+            "role": "assistant",
+            "content": "Checking.",
+            "tool_calls": [
+                {
+                    "id": "toolu_1",
+                    "type": "function",
+                    "function": {
+                        "name": "get_weather",
+                        "arguments": '{"units":"C","city":"Paris"}',
+                    },
+                },
+                {
+                    "id": "toolu_2",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city":"Rome"}'},
+                },
+            ],
+        },
+        {"role": "tool", "tool_call_id": "toolu_1", "content": "18C"},
+        {"role": "tool", "tool_call_id": "toolu_2", "content": "Error: service down"},
+        {"role": "user", "content": [{"type": "text", "text": "and tomorrow?"}]},
+    ]
+
+
+def test_tool_result_with_image_and_empty_error() -> None:
+    chat = messages_request_to_chat(
+        req(
+            user(
+                [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "t1",
+                        "content": [
+                            {"type": "text", "text": "screenshot:"},
+                            {
+                                "type": "image",
+                                "source": {
+                                    "type": "base64",
+                                    "media_type": "image/png",
+                                    "data": "AA",
+                                },
+                            },
+                        ],
+                    },
+                    {"type": "tool_result", "tool_use_id": "t2", "is_error": True},
+                ]
+            )
+        )
+    )
+    first, second = to_builtins(chat.messages)
+    assert first["content"][1] == {
+        "type": "image_url",
+        "image_url": {"url": "data:image/png;base64,AA"},
+    }
+    assert second == {"role": "tool", "tool_call_id": "t2", "content": "Error"}
+
+
+@pytest.mark.parametrize("kind", ["document", "search_result", "server_tool_use", "mystery"])
+def test_unknown_block_types_are_named(kind: str) -> None:
+    with pytest.raises(BadRequest) as err:
+        messages_request_to_chat(req(user([{"type": kind}])))
+    assert repr(kind) in err.value.message and err.value.param == "messages[0].content[0]"
+
+
+def test_tools_and_tool_choice() -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+    chat = messages_request_to_chat(
+        req(
+            user("x"),
+            tools=[
+                {"name": "get_weather", "description": "Weather", "input_schema": schema},
+                {"name": "now", "input_schema": {"type": "object"}},
+            ],
+            tool_choice={"type": "tool", "name": "get_weather", "disable_parallel_tool_use": True},
+        )
+    )
+    assert to_builtins(chat.tools) == [
+        {
+            "type": "function",
+            "function": {"name": "get_weather", "description": "Weather", "parameters": schema},
+        },
+        {"type": "function", "function": {"name": "now", "parameters": {"type": "object"}}},
+    ]
+    assert to_builtins(chat.tool_choice) == {
+        "type": "function",
+        "function": {"name": "get_weather"},
+    }
+    assert chat.parallel_tool_calls is False
+
+
+@pytest.mark.parametrize(
+    ("choice", "expected"), [("auto", "auto"), ("any", "required"), ("none", "none")]
+)
+def test_tool_choice_types(choice: str, expected: str) -> None:
+    chat = messages_request_to_chat(
+        req(
+            user("x"),
+            tools=[{"name": "f", "input_schema": {"type": "object"}}],
+            tool_choice={"type": choice},
+        )
+    )
+    assert chat.tool_choice == expected
+
+
+def test_server_tools_are_refused() -> None:
+    with pytest.raises(BadRequest) as err:
+        messages_request_to_chat(
+            req(user("x"), tools=[{"type": "web_search_20250305", "name": "web_search"}])
+        )
+    assert "web_search_20250305" in err.value.message
+
+
+def test_sampling_stop_stream_metadata_and_output_format() -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    chat = messages_request_to_chat(
+        req(
+            user("x"),
+            stop_sequences=["END"],
+            temperature=0.2,
+            top_p=0.9,
+            top_k=5,
+            stream=True,
+            metadata={"user_id": "u-1"},
+            thinking={"type": "enabled", "budget_tokens": 1024},
+            output_config={"format": {"type": "json_schema", "schema": schema}},
+        )
+    )
+    assert chat.stop == ["END"] and chat.temperature == 0.2 and chat.top_p == 0.9
+    assert chat.stream is True and chat.user == "u-1" and chat.metadata == {"user_id": "u-1"}
+    assert to_builtins(chat.response_format) == {
+        "type": "json_schema",
+        "json_schema": {"name": "output", "schema": schema},
+    }
+    assert chat.extra == {}  # Anthropic-only fields never leak to other upstreams
+
+
+# -- responses ------------------------------------------------------------------------------
+
+USAGE = Usage(input_tokens=1120, output_tokens=40, cached_input_tokens=1000, cache_write_tokens=100)
+
+
+def response(
+    content: str | None, calls: list[ToolCall] | None = None, finish: Any = "stop"
+) -> ChatResponse:
+    return ChatResponse(
+        "msg_tg1", "m", [Choice(ResponseMessage(content=content, tool_calls=calls), finish)], USAGE
+    )
+
+
+def test_response() -> None:
+    calls = [ToolCall("call_1", FunctionCall("get_weather", '{"city": "Paris", "a": 1}'))]
+    body = chat_response_to_messages(response("Checking.", calls, "tool_calls"), "auto")
+    message = anthropic.types.Message.model_validate(body)  # the SDK accepts it as is
+    assert message.model == "auto" and message.id == "msg_tg1"
+    assert [b.type for b in message.content] == ["text", "tool_use"]
+    assert body["content"][1] == {
+        "type": "tool_use",
+        "id": "call_1",
+        "name": "get_weather",
+        "input": {"city": "Paris", "a": 1},
+    }
+    assert message.stop_reason == "tool_use"
+    assert body["usage"] == {
+        "input_tokens": 20,
+        "cache_creation_input_tokens": 100,
+        "cache_read_input_tokens": 1000,
+        "output_tokens": 40,
+    }
+
+
+@pytest.mark.parametrize(
+    ("finish", "stop_reason"),
+    [
+        ("stop", "end_turn"),
+        ("length", "max_tokens"),
+        ("tool_calls", "tool_use"),
+        ("content_filter", "refusal"),
+        (None, "end_turn"),
+    ],
+)
+def test_stop_reasons_back(finish: Any, stop_reason: str) -> None:
+    assert (
+        chat_response_to_messages(response("x", finish=finish), "m")["stop_reason"] == stop_reason
+    )
+
+
+def test_empty_answer_and_refusal() -> None:
+    assert chat_response_to_messages(response(""), "m")["content"] == []
+    blocked = ChatResponse(
+        "r",
+        "m",
+        [Choice(ResponseMessage(content="", refusal="blocked (SAFETY)"), "content_filter")],
+    )
+    body = chat_response_to_messages(blocked, "m")
+    assert (
+        body["content"] == [{"type": "text", "text": "blocked (SAFETY)"}]
+        and body["stop_reason"] == "refusal"
+    )
+
+
+@pytest.mark.parametrize("arguments", ["{bad", "[1]"])
+def test_broken_tool_arguments_are_an_upstream_error(arguments: str) -> None:
+    with pytest.raises(UpstreamError):
+        chat_response_to_messages(
+            response(None, [ToolCall("c", FunctionCall("f", arguments))], "tool_calls"), "m"
+        )
+
+
+# -- streams --------------------------------------------------------------------------------
+
+
+def parse_events(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
+    events = SSEParser().feed(raw)
+    return [(e.event, msgspec.json.decode(e.data)) for e in events]
+
+
+def sdk_message(raw: bytes) -> anthropic.types.Message:
+    """What the Anthropic SDK builds from our event stream."""
+    snapshot = None
+    json_bufs: dict[int, bytes] = {}
+    for name, data in parse_events(raw):
+        assert name == data["type"]
+        event = EVENTS.validate_python(data)
+        snapshot = accumulate_event(event=event, current_snapshot=snapshot, json_bufs=json_bufs)
+    assert snapshot is not None
+    return snapshot
+
+
+def chunk(delta: Delta, finish: Any = None, usage: Usage | None = None) -> ChatChunk:
+    return ChatChunk("c1", "m", [ChunkChoice(delta, finish)], usage)
+
+
+def tool_delta(
+    index: int, call_id: str | None = None, name: str | None = None, args: str = ""
+) -> Delta:
+    return Delta(
+        tool_calls=[
+            ToolCallDelta(
+                index, call_id, "function" if call_id else None, FunctionDelta(name, args)
+            )
+        ]
+    )
+
+
+def test_stream_event_sequence() -> None:
+    enc = MessagesStreamEncoder("msg_tg1", "auto")
+    raw = enc.start(input_tokens=12)
+    for c in [
+        chunk(Delta(role="assistant")),
+        chunk(Delta(content="Let me ")),
+        chunk(Delta(content="check.")),
+        chunk(tool_delta(0, "call_1", "get_weather", "")),
+        chunk(tool_delta(0, args='{"city": ')),
+        chunk(tool_delta(0, args='"Paris"}')),
+        chunk(tool_delta(1, "call_2", "now", "{}")),
+        chunk(Delta(), "tool_calls"),
+        ChatChunk("c1", "m", [], USAGE),
+    ]:
+        raw += enc.encode(c)
+    raw += enc.finish()
+    events = parse_events(raw)
+    assert [(name, d.get("index")) for name, d in events] == [
+        ("message_start", None),
+        ("content_block_start", 0),
+        ("content_block_delta", 0),
+        ("content_block_delta", 0),
+        ("content_block_stop", 0),
+        ("content_block_start", 1),
+        ("content_block_delta", 1),
+        ("content_block_delta", 1),
+        ("content_block_stop", 1),
+        ("content_block_start", 2),
+        ("content_block_delta", 2),
+        ("content_block_stop", 2),
+        ("message_delta", None),
+        ("message_stop", None),
+    ]
+    assert events[0][1]["message"]["usage"]["input_tokens"] == 12
+    assert events[5][1]["content_block"] == {
+        "type": "tool_use",
+        "id": "call_1",
+        "name": "get_weather",
+        "input": {},
+    }
+    assert events[6][1]["delta"] == {"type": "input_json_delta", "partial_json": '{"city": '}
+    assert events[12][1] == {
+        "type": "message_delta",
+        "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+        "usage": {
+            "input_tokens": 20,
+            "cache_creation_input_tokens": 100,
+            "cache_read_input_tokens": 1000,
+            "output_tokens": 40,
+        },
+    }
+    message = sdk_message(raw)
+    assert message.content[0].type == "text" and message.content[0].text == "Let me check."
+    tool_uses = [b for b in message.content if b.type == "tool_use"]
+    assert [(b.id, b.name, b.input) for b in tool_uses] == [
+        ("call_1", "get_weather", {"city": "Paris"}),
+        ("call_2", "now", {}),
+    ]
+    assert message.stop_reason == "tool_use"
+    assert message.usage.output_tokens == 40
+
+
+def test_empty_stream_still_well_formed() -> None:
+    enc = MessagesStreamEncoder("msg_x", "m")
+    raw = enc.finish(Usage(input_tokens=3, output_tokens=0))
+    assert [name for name, _ in parse_events(raw)] == [
+        "message_start",
+        "message_delta",
+        "message_stop",
+    ]
+    assert sdk_message(raw).content == []
+
+
+def test_error_event() -> None:
+    enc = MessagesStreamEncoder("msg_x", "m")
+    raw = enc.encode(chunk(Delta(content="partial"))) + enc.error(
+        "upstream overloaded", "overloaded_error"
+    )
+    name, data = parse_events(raw)[-1]
+    assert name == "error"
+    assert data == {
+        "type": "error",
+        "error": {"type": "overloaded_error", "message": "upstream overloaded"},
+    }
+
+
+@settings(max_examples=60)
+@given(
+    text=st.text(max_size=80),
+    args=st.lists(
+        st.dictionaries(st.text(max_size=6), st.integers() | st.text(max_size=6), max_size=3),
+        max_size=3,
+    ),
+    cuts=st.lists(st.integers(0, 200), max_size=6),
+)
+def test_stream_and_body_agree(text: str, args: list[dict[str, Any]], cuts: list[int]) -> None:
+    arguments = [msgspec.json.encode(a).decode() for a in args]
+    calls = [ToolCall(f"call_{i}", FunctionCall(f"fn_{i}", a)) for i, a in enumerate(arguments)]
+    finish = "tool_calls" if calls else "stop"
+    full = response(text or None, calls or None, finish)
+    chunks = [chunk(Delta(role="assistant"))]
+    points = sorted({c % (len(text) + 1) for c in cuts} | {0, len(text)})
+    chunks += [chunk(Delta(content=text[a:b])) for a, b in itertools.pairwise(points) if b > a]
+    for i, a in enumerate(arguments):
+        half = len(a) // 2
+        chunks += [
+            chunk(tool_delta(i, f"call_{i}", f"fn_{i}", a[:half])),
+            chunk(tool_delta(i, args=a[half:])),
+        ]
+    chunks += [chunk(Delta(), finish), ChatChunk("c1", "m", [], USAGE)]
+    enc = MessagesStreamEncoder("msg_tg1", "auto")
+    raw = b"".join(enc.encode(c) for c in chunks) + enc.finish()
+    streamed = sdk_message(raw).model_dump(exclude_none=True, exclude={"usage"})
+    body = anthropic.types.Message.model_validate(chat_response_to_messages(full, "auto"))
+    assert streamed == body.model_dump(exclude_none=True, exclude={"usage"})
+
+
+# -- round trip: Messages request -> canonical -> Anthropic upstream request ------------------
+
+DEP = Deployment("m@a", "m", Provider("a", "anthropic", "https://api.anthropic.com"), "claude-x")
+
+
+@settings(max_examples=60)
+@given(
+    question=st.text(min_size=1, max_size=60).filter(str.strip),
+    name=st.from_regex(r"[a-zA-Z_][a-zA-Z0-9_]{0,20}", fullmatch=True),
+    args=st.dictionaries(
+        st.text(max_size=6), st.integers() | st.text(max_size=6) | st.none(), max_size=4
+    ),
+    result=st.text(min_size=1, max_size=40),
+)
+def test_round_trip_to_an_anthropic_upstream(
+    question: str, name: str, args: dict[str, Any], result: str
+) -> None:
+    original = req(
+        user(question),
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "toolu_1", "name": name, "input": args}],
+        },
+        user([{"type": "tool_result", "tool_use_id": "toolu_1", "content": result}]),
+        tools=[{"name": name, "input_schema": {"type": "object"}}],
+    )
+    upstream = msgspec.json.decode(
+        AnthropicAdapter().build(messages_request_to_chat(original), DEP, stream=False).body
+    )
+    assert upstream["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": question}]},
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "toolu_1", "name": name, "input": args}],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": result}],
+        },
+    ]
+    assert list(upstream["messages"][1]["content"][0]["input"]) == list(args)  # key order kept
+    assert upstream["tools"] == [{"name": name, "input_schema": {"type": "object"}}]
