@@ -133,6 +133,43 @@ class CircuitConfig(Strict):
     cooldown: float = Field(10.0, gt=0)
 
 
+class ObservabilityConfig(Strict):
+    """Request logs, metrics and the dashboard."""
+
+    # Where the one-JSON-line-per-request log goes: "stdout", "stderr", "off" or a file path.
+    request_log: str = "stdout"
+    metrics: bool = True
+    max_key_labels: int = Field(20, ge=1, description="keys named in metrics; the rest: 'other'")
+    admin_key: str | None = None  # the dashboard's key; default: $TIERGATE_ADMIN_KEY
+    window: float = Field(3600.0, gt=0, description="seconds of history the dashboard keeps")
+    bucket: float = Field(10.0, gt=0, description="seconds per dashboard time bucket")
+
+
+class QualityJudgeConfig(Strict):
+    """LLM-judge scoring of a sample of answers."""
+
+    model: str
+    rubric: str | None = None  # default: a general helpfulness/correctness rubric
+    sample: float = Field(0.0, ge=0, le=1, description="share of each route's answers to judge")
+    max_concurrent: int = Field(4, ge=1)
+
+
+class RouteQualityConfig(Strict):
+    sample: float | None = Field(None, ge=0, le=1)
+    threshold: float | None = Field(None, ge=0, le=1)
+
+
+class QualityConfig(Strict):
+    """Feedback and judge scores: moving averages per route and model, and alerts."""
+
+    judge: QualityJudgeConfig | None = None
+    threshold: float = Field(0.7, ge=0, le=1, description="alert below this moving average")
+    window: int = Field(50, ge=1, description="scores in each moving average")
+    min_samples: int = Field(10, ge=1, description="scores needed before an alert")
+    routes: dict[str, RouteQualityConfig] = Field(default_factory=dict)
+    outcomes_path: str | None = None  # append judge/feedback scores here as outcome records
+
+
 class Config(Strict):
     tiers: list[str] = Field(default_factory=lambda: ["budget", "standard", "premium"])
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
@@ -142,4 +179,6 @@ class Config(Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     circuit: CircuitConfig = Field(default_factory=CircuitConfig)
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
     use_catalog: bool = Field(True, description="also offer catalog models whose provider exists")

@@ -13,8 +13,10 @@ from starlette.routing import Route
 
 from tiergate.errors import ClientError, NotFound, TiergateError
 from tiergate.gateway import Gateway
+from tiergate.ingress import dashboard
 from tiergate.ingress.chat import chat_completions
 from tiergate.ingress.errors import error_body, error_response
+from tiergate.ingress.feedback import feedback
 from tiergate.ingress.models import list_models, live, ready
 
 
@@ -56,6 +58,11 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> Starlette:
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/health/live", live, methods=["GET"]),
         Route("/health/ready", ready, methods=["GET"]),
+        Route("/v1/feedback", feedback, methods=["POST"]),
+        Route("/metrics", dashboard.metrics, methods=["GET"]),
+        Route("/dashboard", dashboard.page, methods=["GET"]),
+        Route("/dashboard/api/summary", dashboard.summary, methods=["GET"]),
+        Route("/dashboard/assets/{name}", dashboard.asset, methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,

@@ -133,7 +133,7 @@ async def chat_completions(request: Request) -> Response:
         completion = await gateway.executor.complete(chat, decision, policy)
     except TiergateError as exc:
         return _fail(gateway, ex, exc)
-    return _respond(gateway, ex, completion)
+    return _respond(gateway, ex, completion, chat)
 
 
 def _fail(gateway: Gateway, ex: Exchange, exc: TiergateError) -> Response:
@@ -144,7 +144,7 @@ def _fail(gateway: Gateway, ex: Exchange, exc: TiergateError) -> Response:
     return response
 
 
-def _respond(gateway: Gateway, ex: Exchange, completion: Completion) -> Response:
+def _respond(gateway: Gateway, ex: Exchange, completion: Completion, chat: ChatRequest) -> Response:
     decision = ex.decision
     assert decision is not None
     usage = completion.usage
@@ -165,7 +165,10 @@ def _respond(gateway: Gateway, ex: Exchange, completion: Completion) -> Response
             fallbacks=completion.fallbacks,
             attempts=_attempts_text(completion.attempts),
             ttft_ms=completion.upstream_ms,
-        )
+            upstream_ms=sum(a.latency_ms for a in completion.attempts),
+        ),
+        chat,
+        completion.response,
     )
     headers = ex.headers(completion.model.name, cost)
     headers["x-tiergate-tier"] = completion.model.tier
@@ -185,6 +188,7 @@ def _stream_response(
     async def body() -> AsyncIterator[bytes]:
         status: int = 499
         error: str | None = "client disconnected"
+        reading = time.perf_counter()
         try:
             async for chunk in live:
                 if chunk.choices:
@@ -215,10 +219,15 @@ def _stream_response(
                     fallbacks=len(live.attempts) - 1,
                     attempts=_attempts_text(live.attempts),
                     ttft_ms=live.first_byte_ms,
+                    # failed attempts and the first byte, then the rest of the stream
+                    upstream_ms=sum(a.latency_ms for a in live.attempts)
+                    + (time.perf_counter() - reading) * 1000,
                     status=status,
                     error=error,
                     stream=True,
-                )
+                ),
+                chat,
+                live.response() if status == 200 and gateway.answer_sinks else None,
             )
 
     # Headers leave before the answer exists: the cost header is the router's estimate and
