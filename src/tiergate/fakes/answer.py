@@ -84,6 +84,8 @@ def plan(prompt: Prompt, reply: Reply, serial: int) -> Plan:
         if prompt.max_tokens is not None and estimate_tokens(text) > prompt.max_tokens:
             text = text[: prompt.max_tokens * 4]
             finish = finish or "length"
+    if finish == "stop_sequence" and stop_sequence is None and prompt.stop:
+        stop_sequence = prompt.stop[0]
     if finish is None:
         finish = "content_filter" if reply.prompt_blocked else "tool_calls" if calls else "stop"
     output_tokens = reply.output_tokens

@@ -238,12 +238,18 @@ class FakeUpstream:
         record = self._record(request, wire.name)
         self.in_flight += 1
         try:
+            raw = await request.read()
+            try:
+                record.body = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                record.body = None  # answered with 400 after the auth check, as upstream
             if error := self._auth(request, wire):
                 return _answer_error(record, error)
             try:
-                record.body = orjson.loads(await request.read())
+                if record.body is None:
+                    raise BadRequest("We could not parse the JSON body of your request.")
                 prompt = wire.parse(record.body, path_model, path_stream)
-            except (BadRequest, orjson.JSONDecodeError) as exc:
+            except BadRequest as exc:
                 return _answer_error(record, wire.error(400, _message(exc), None))
             record.model, record.stream = prompt.model, prompt.stream
             if self.models is not None and prompt.model not in self.models:
@@ -263,10 +269,11 @@ class FakeUpstream:
                 answer = self._chaos.timed(answer, prompt)
             return await self._reply(request, record, wire, prompt, answer)
         except asyncio.CancelledError:
-            record.disconnected = True
+            record.completed, record.disconnected = False, True
             raise
         finally:
-            record.finished = time.monotonic()
+            if record.finished is None or not record.completed:
+                record.finished = time.monotonic()
             self.in_flight -= 1
 
     async def _reply(
@@ -349,12 +356,13 @@ class FakeUpstream:
                 await response.write(b"".join(frames))
             if abort:
                 return _drop(request, record, response)
+            # Mark completion before the last bytes leave, so that a caller who has
+            # read the whole stream already sees it in history.
+            record.completed, record.finished = True, time.monotonic()
             await response.write_eof()
         except ConnectionResetError:
             # The client went away mid-stream: that is what history records.
-            record.disconnected = True
-            return response
-        record.completed = not abort
+            record.completed, record.disconnected = False, True
         return response
 
     async def _truncated_body(
