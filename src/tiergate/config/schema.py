@@ -96,6 +96,29 @@ class FallbackConfig(Strict):
     max_attempts: int = Field(6, ge=1, le=50)
 
 
+class BudgetConfig(Strict):
+    """Spend limit over a period; `total` never resets."""
+
+    usd: float = Field(ge=0)
+    period: Literal["day", "month", "total"] = "month"
+
+
+class SemanticCacheConfig(Strict):
+    """Serve an answer to a similar enough earlier prompt (same tenant, same route)."""
+
+    threshold: float = Field(0.92, gt=0, le=1, description="cosine similarity to match")
+    multi_turn: bool = False  # also for conversations with earlier turns
+    tools: bool = False  # also for requests that offer tools
+    max_entries: int = Field(2000, ge=1, description="per tenant and route")
+
+
+class RouteCacheConfig(Strict):
+    enabled: bool = True
+    ttl: float = Field(300.0, gt=0, description="seconds an answer stays cached")
+    allow_temperature: bool = False  # cache requests with temperature > 0 too
+    semantic: SemanticCacheConfig | None = None
+
+
 class RouteConfig(Strict):
     strategy: str | list[str] = "rules"
     tier: str | None = None
@@ -104,6 +127,8 @@ class RouteConfig(Strict):
     baseline: str | None = None
     rules: list[RuleConfig] | None = None
     fallback: FallbackConfig = Field(default_factory=FallbackConfig)
+    cache: RouteCacheConfig = Field(default_factory=RouteCacheConfig)
+    budget: BudgetConfig | None = None
     # Options of the richer strategies (classifier, learned, cascade, speculative, policies).
     options: dict[str, Any] = Field(default_factory=dict)
 
@@ -112,8 +137,12 @@ class KeyConfig(Strict):
     name: str
     key: str
     budget_usd: float | None = Field(None, ge=0)
+    period: Literal["day", "month", "total"] = "month"
     rpm: int | None = Field(None, ge=1)
     tpm: int | None = Field(None, ge=1)
+    models: list[str] = Field(default_factory=list)  # allow-lists; empty allows everything
+    tiers: list[str] = Field(default_factory=list)
+    routes: list[str] = Field(default_factory=list)
 
 
 class ServerConfig(Strict):
@@ -123,9 +152,29 @@ class ServerConfig(Strict):
 
 
 class LedgerConfig(Strict):
-    url: str = "sqlite:///tiergate.db"
+    url: str = "sqlite:///tiergate.db"  # or postgresql://..., or memory:// (nothing kept)
+    table_prefix: str = Field("tiergate_", pattern=r"^[a-z_][a-z0-9_]{0,40}$")
     batch_size: int = Field(256, ge=1)
     flush_interval: float = Field(0.25, gt=0)
+
+
+class StoreConfig(Strict):
+    """Where virtual keys live; by default the ledger's database."""
+
+    url: str | None = None
+    refresh_interval: float = Field(2.0, gt=0, description="seconds between key reloads")
+
+
+class RedisConfig(Strict):
+    """Shared state for several gateway instances: rate limits, budgets, exact cache."""
+
+    url: str
+    prefix: str = "tiergate:"
+
+
+class CacheConfig(Strict):
+    backend: Literal["auto", "memory", "redis"] = "auto"  # auto: redis when configured
+    max_entries: int = Field(10_000, ge=1, description="in-process exact cache size")
 
 
 class CircuitConfig(Strict):
@@ -179,6 +228,9 @@ class Config(Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     circuit: CircuitConfig = Field(default_factory=CircuitConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    redis: RedisConfig | None = None
+    cache: CacheConfig = Field(default_factory=CacheConfig)
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     use_catalog: bool = Field(True, description="also offer catalog models whose provider exists")
