@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +15,7 @@ from tiergate.fakes.script import Scripted
 class RecordedRequest:
     """One request as the fake saw it; filled in while the request is served.
 
-    ``headers`` has lower-case names; ``started``/``finished`` are
+    ``headers`` are case-insensitive; ``started``/``finished`` are
     ``time.monotonic()`` values. ``disconnected`` is true when the client went
     away (or cancelled) before the response was complete —
     the proof that a caller cancelled its upstream call. ``completed`` is true when
@@ -25,8 +25,8 @@ class RecordedRequest:
     protocol: WireProtocol
     method: str
     path: str
-    headers: dict[str, str]
-    query: dict[str, str]
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
     started: float
     body: Any = None
     model: str | None = None

@@ -13,18 +13,18 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from tiergate.fakes.answer import Plan, plan
+from tiergate.fakes.answer import plan
 from tiergate.fakes.anthropic_wire import AnthropicWire
+from tiergate.fakes.delivery import Delivery, answer_error
 from tiergate.fakes.gemini_wire import GeminiWire
 from tiergate.fakes.history import History, RecordedRequest
 from tiergate.fakes.openai_wire import OpenAIWire, render_embeddings, render_models
 from tiergate.fakes.profile import Chaos, Profile
-from tiergate.fakes.prompt import BadRequest, Prompt, WireProtocol
+from tiergate.fakes.prompt import BadRequest, WireProtocol
 from tiergate.fakes.script import Fault, Reply, Responder, Script, Scripted
 from tiergate.fakes.thread import LoopThread
-from tiergate.fakes.wire import JSON, SSE, ErrorAnswer, Wire
+from tiergate.fakes.wire import JSON, ErrorAnswer, Wire
 
-_GARBAGE = b'{"id": "broken", "choices": [{"index": 0, "message": {"content": "'
 _DEFAULT_MODELS = ("mock-model", "gpt-4o-mini", "gpt-4o", "text-embedding-3-small")
 _OPENAI = OpenAIWire()
 _ANTHROPIC = AnthropicWire()
@@ -207,18 +207,18 @@ class FakeUpstream:
         record = self._record(request, "gemini")
         record.finished = time.monotonic()
         message = f"the fake serves generateContent and streamGenerateContent?alt=sse, not {action}"
-        return _answer_error(record, _GEMINI.error(404, message, None))
+        return answer_error(record, _GEMINI.error(404, message, None))
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         record = self._record(request, "openai")
         try:
             if error := self._auth(request, _OPENAI):
-                return _answer_error(record, error)
+                return answer_error(record, error)
             record.body = body = orjson.loads(await request.read())
             record.model = body.get("model") if isinstance(body, dict) else None
             rendered = render_embeddings(body)
         except (BadRequest, orjson.JSONDecodeError) as exc:
-            return _answer_error(record, _OPENAI.error(400, _message(exc), None))
+            return answer_error(record, _OPENAI.error(400, _message(exc), None))
         finally:
             record.finished = time.monotonic()
         record.status, record.completed = 200, True
@@ -228,7 +228,7 @@ class FakeUpstream:
         record = self._record(request, "openai")
         record.finished = time.monotonic()
         if error := self._auth(request, _OPENAI):
-            return _answer_error(record, error)
+            return answer_error(record, error)
         record.status, record.completed = 200, True
         return web.Response(body=render_models(self.models or _DEFAULT_MODELS), content_type=JSON)
 
@@ -244,30 +244,31 @@ class FakeUpstream:
             except orjson.JSONDecodeError:
                 record.body = None  # answered with 400 after the auth check, as upstream
             if error := self._auth(request, wire):
-                return _answer_error(record, error)
+                return answer_error(record, error)
             try:
                 if record.body is None:
                     raise BadRequest("We could not parse the JSON body of your request.")
                 prompt = wire.parse(record.body, path_model, path_stream)
             except BadRequest as exc:
-                return _answer_error(record, wire.error(400, _message(exc), None))
+                return answer_error(record, wire.error(400, _message(exc), None))
             record.model, record.stream = prompt.model, prompt.stream
             if self.models is not None and prompt.model not in self.models:
                 message = (
                     f"The model `{prompt.model}` does not exist or you do not have access to it."
                 )
-                return _answer_error(record, wire.error(404, message, None))
+                return answer_error(record, wire.error(404, message, None))
             item = self.script.next_for(prompt)
             scripted = item is not None
             if item is None:
                 item = self._chaos.default_answer(prompt) if self._chaos.active else Reply()
             record.answer = item
+            delivery = Delivery(request, record, wire, prompt, self._next_serial)
             if isinstance(item, Fault):
-                return await self._fault(request, record, wire, prompt, item)
-            answer = plan(prompt, item, next(self._serial))
+                return await delivery.fault(item)
+            answer = plan(prompt, item, self._next_serial())
             if not scripted and self._chaos.active:
                 answer = self._chaos.timed(answer, prompt)
-            return await self._reply(request, record, wire, prompt, answer)
+            return await delivery.reply(answer)
         except asyncio.CancelledError:
             record.completed, record.disconnected = False, True
             raise
@@ -276,109 +277,6 @@ class FakeUpstream:
                 record.finished = time.monotonic()
             self.in_flight -= 1
 
-    async def _reply(
-        self,
-        request: web.Request,
-        record: RecordedRequest,
-        wire: Wire,
-        prompt: Prompt,
-        answer: Plan,
-    ) -> web.StreamResponse:
-        if answer.delay_headers:
-            await asyncio.sleep(answer.delay_headers)
-        if not prompt.stream:
-            record.status, record.completed = 200, True
-            return web.Response(body=wire.render(answer), content_type=JSON)
-        frames = wire.render_stream(answer, prompt)
-        return await self._stream(request, record, frames, answer.chunk_delay)
-
-    async def _fault(
-        self,
-        request: web.Request,
-        record: RecordedRequest,
-        wire: Wire,
-        prompt: Prompt,
-        fault: Fault,
-    ) -> web.StreamResponse:
-        if fault.delay_headers:
-            await asyncio.sleep(fault.delay_headers)
-        if fault.drop_connection and fault.truncate_after is None:
-            return _drop(request, record)
-        mid_stream = fault.truncate_after is not None or fault.error_after is not None
-        if fault.garbage:
-            if not prompt.stream:
-                record.status = 200
-                return web.Response(body=_GARBAGE, content_type=JSON)
-            prefix = b"event: message_start\n" if wire.name == "anthropic" else b""
-            return await self._stream(request, record, [prefix + b"data: " + _GARBAGE + b"\n\n"])
-        if fault.status is not None and not mid_stream:
-            return _answer_error(record, wire.error(fault.status, fault.message, fault.retry_after))
-        if not mid_stream:  # only a delay: then the reply
-            answer = plan(prompt, fault.reply, next(self._serial))
-            return await self._reply(request, record, wire, prompt, answer)
-        if not prompt.stream:
-            if fault.error_after is not None:
-                status = fault.status or 500
-                return _answer_error(record, wire.error(status, fault.message, None))
-            body = wire.render(plan(prompt, fault.reply, next(self._serial)))
-            return await self._truncated_body(request, record, body)
-        answer = plan(prompt, fault.reply, next(self._serial))
-        frames = wire.render_stream(answer, prompt)
-        if fault.error_after is not None:
-            frames = frames[: min(fault.error_after, len(frames) - 1)]
-            frames.append(wire.stream_error(fault.status or 529, fault.message))
-            return await self._stream(request, record, frames, answer.chunk_delay)
-        cut = min(fault.truncate_after or 0, len(frames) - 1)
-        return await self._stream(
-            request, record, frames[:cut], answer.chunk_delay, abort=fault.drop_connection
-        )
-
-    async def _stream(
-        self,
-        request: web.Request,
-        record: RecordedRequest,
-        frames: list[bytes],
-        chunk_delay: float = 0.0,
-        *,
-        abort: bool = False,
-    ) -> web.StreamResponse:
-        response = web.StreamResponse(
-            headers={"Content-Type": SSE, "Cache-Control": "no-cache"},
-        )
-        record.status = 200
-        try:
-            await response.prepare(request)
-            if chunk_delay:
-                for frame in frames:
-                    await asyncio.sleep(chunk_delay)
-                    await response.write(frame)
-            elif frames:
-                await response.write(b"".join(frames))
-            if abort:
-                return _drop(request, record, response)
-            # Mark completion before the last bytes leave, so that a caller who has
-            # read the whole stream already sees it in history.
-            record.completed, record.finished = True, time.monotonic()
-            await response.write_eof()
-        except ConnectionResetError:
-            # The client went away mid-stream: that is what history records.
-            record.completed, record.disconnected = False, True
-        return response
-
-    async def _truncated_body(
-        self, request: web.Request, record: RecordedRequest, body: bytes
-    ) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": JSON})
-        response.content_length = len(body)
-        record.status = 200
-        try:
-            await response.prepare(request)
-            await response.write(body[: len(body) // 2])
-        except ConnectionResetError:
-            record.disconnected = True
-            return response
-        return _drop(request, record, response)
-
     # --- helpers ---------------------------------------------------------------
 
     def _record(self, request: web.Request, protocol: WireProtocol) -> RecordedRequest:
@@ -386,37 +284,18 @@ class FakeUpstream:
             protocol=protocol,
             method=request.method,
             path=request.path,
-            headers={k.lower(): v for k, v in request.headers.items()},
-            query=dict(request.query),
+            headers=request.headers,
+            query=request.query,
             started=time.monotonic(),
         )
         self.history.add(record)
         return record
 
+    def _next_serial(self) -> int:
+        return next(self._serial)
+
     def _auth(self, request: web.Request, wire: Wire) -> ErrorAnswer | None:
         return wire.check_headers(request.headers, request.query, self.api_key)
-
-
-def _answer_error(record: RecordedRequest, error: ErrorAnswer) -> web.Response:
-    record.status, record.completed = error.status, True
-    return web.Response(
-        status=error.status,
-        body=error.body,
-        headers={"Content-Type": error.content_type, **error.headers},
-    )
-
-
-def _drop(
-    request: web.Request, record: RecordedRequest, response: web.StreamResponse | None = None
-) -> web.StreamResponse:
-    transport = request.transport
-    if transport is not None:
-        transport.abort()
-    record.completed = False
-    if response is not None:
-        return response
-    # Nothing is written on an aborted transport; aiohttp needs a response object.
-    return web.Response(status=499)
 
 
 def _message(exc: Exception) -> str:
