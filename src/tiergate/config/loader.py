@@ -122,7 +122,23 @@ def parse_config(text: str, env: Mapping[str, str] | None = None) -> Config:
         raise ConfigError(problems) from None
     if problems:
         raise ConfigError(problems)
+    if root is not None:
+        _record_lines(root, "", config._lines)
     return config
+
+
+def _record_lines(node: yaml.Node, path: str, lines: dict[str, int]) -> None:
+    """Every dotted path of the document and its line, for semantic error messages."""
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            sub = f"{path}.{key.value}" if path else str(key.value)
+            lines[sub] = key.start_mark.line + 1
+            _record_lines(value, sub, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            sub = f"{path}.{i}"
+            lines[sub] = item.start_mark.line + 1
+            _record_lines(item, sub, lines)
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:

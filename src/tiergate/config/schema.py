@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 ProviderKind = Literal["openai", "anthropic", "gemini"]
 Capability = Literal["tools", "vision", "json_schema", "streaming", "embeddings"]
@@ -81,8 +81,92 @@ class RuleConfig(Strict):
     has_tools: bool | None = None
     wants_json: bool | None = None
     min_turns: int | None = Field(None, ge=0)
+    max_turns: int | None = Field(None, ge=0)
     min_expected_output_tokens: int | None = Field(None, ge=0)
-    languages: list[str] | None = None
+    max_expected_output_tokens: int | None = Field(None, ge=0)
+    languages: list[str] | None = None  # ISO 639-1 codes of the prompt's language
+    tags: list[str] | None = None  # request metadata tags; any one matches
+
+
+class StaticRuleConfig(Strict):
+    """One line of the `static` strategy: by endpoint, virtual key, tags or metadata."""
+
+    tier: str | None = None
+    models: list[str] | None = None
+    endpoint: str | None = None  # "chat" or "messages"
+    key: str | None = None  # virtual key name
+    tags: list[str] | None = None  # any one of these request tags
+    metadata: dict[str, str] | None = None  # every pair must be in the request metadata
+
+    @model_validator(mode="after")
+    def _one_target(self) -> StaticRuleConfig:
+        if (self.tier is None) == (self.models is None):
+            raise ValueError("give exactly one of tier or models")
+        return self
+
+
+class ClassifierConfig(Strict):
+    """The `classifier` strategy: a budget model labels SIMPLE / MODERATE / COMPLEX."""
+
+    model: str
+    timeout: float = Field(2.0, gt=0, description="seconds; then the default tier")
+    labels: dict[str, str] | None = None  # label -> tier; default cheapest/middle/top
+    cache_size: int = Field(10_000, ge=0)
+    max_prompt_chars: int = Field(4000, ge=100, description="the prompt is cut to this")
+
+
+class LearnedConfig(Strict):
+    """The `learned` strategy: a trained router predicts each model's quality."""
+
+    path: str
+    tolerance: float = Field(0.05, ge=0, le=1, description="quality points below the best")
+    reload_interval: float = Field(5.0, gt=0, description="seconds between file checks")
+
+
+class JudgeConfig(Strict):
+    model: str
+    threshold: float = Field(0.7, ge=0, le=1)
+    timeout: float = Field(5.0, gt=0)
+
+
+class ValidatorsConfig(Strict):
+    """How a cascade or speculative route decides that a cheap answer is good enough."""
+
+    non_empty: bool = True
+    no_refusal: bool = True
+    json_schema: bool = True  # when the request asks for JSON / a schema
+    tool_arguments: bool = True  # when the answer calls tools
+    min_chars: int | None = Field(None, ge=0)
+    max_chars: int | None = Field(None, ge=0)
+    regex: str | None = None  # the answer must match (case-insensitive search)
+    judge: JudgeConfig | None = None
+
+
+class CascadeConfig(Strict):
+    validators: ValidatorsConfig = Field(default_factory=ValidatorsConfig)
+    max_steps: int = Field(3, ge=1, le=10, description="tiers tried at most")
+
+
+class SpeculativeConfig(Strict):
+    validators: ValidatorsConfig = Field(default_factory=ValidatorsConfig)
+    deadline_ms: float = Field(3000.0, gt=0, description="the cheap answer must pass by then")
+    premium_tier: str | None = None  # default: the highest tier
+
+
+class DomainPolicyConfig(Strict):
+    min_tier: str | None = None
+    blocked_models: list[str] = Field(default_factory=list)
+
+
+class PolicyConfig(Strict):
+    """Per-route policy; per-request controls can only tighten it."""
+
+    domains: dict[str, DomainPolicyConfig] = Field(default_factory=dict)
+    min_tier: str | None = None
+    max_tier: str | None = None
+    latency_budget_ms: float | None = Field(None, gt=0)
+    max_cost_usd: float | None = Field(None, ge=0)
+    blocked_models: list[str] = Field(default_factory=list)
 
 
 class FallbackConfig(Strict):
@@ -125,12 +209,16 @@ class RouteConfig(Strict):
     models: list[str] | None = None
     default_tier: str | None = None
     baseline: str | None = None
+    static: list[StaticRuleConfig] | None = None
     rules: list[RuleConfig] | None = None
+    classifier: ClassifierConfig | None = None
+    learned: LearnedConfig | None = None
+    cascade: CascadeConfig | None = None
+    speculative: SpeculativeConfig | None = None
+    policies: PolicyConfig = Field(default_factory=PolicyConfig)
     fallback: FallbackConfig = Field(default_factory=FallbackConfig)
     cache: RouteCacheConfig = Field(default_factory=RouteCacheConfig)
     budget: BudgetConfig | None = None
-    # Options of the richer strategies (classifier, learned, cascade, speculative, policies).
-    options: dict[str, Any] = Field(default_factory=dict)
 
 
 class KeyConfig(Strict):
@@ -228,9 +316,23 @@ class Config(Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     circuit: CircuitConfig = Field(default_factory=CircuitConfig)
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     redis: RedisConfig | None = None
     cache: CacheConfig = Field(default_factory=CacheConfig)
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     use_catalog: bool = Field(True, description="also offer catalog models whose provider exists")
+    # YAML line of each dotted path ("routes.auto.rules.0"), filled in by the loader so
+    # that semantic checks after validation can name the line too.
+    _lines: dict[str, int] = PrivateAttr(default_factory=dict)
+
+    def line_of(self, path: str) -> int | None:
+        """The YAML line of a dotted config path, or of its nearest located parent."""
+        while path:
+            line = self._lines.get(path)
+            if line is not None:
+                return line
+            path = path.rpartition(".")[0]
+        return None

@@ -1,17 +1,38 @@
-"""What the routing strategies look at, computed once per request."""
+"""What the routing strategies look at, computed once per request.
+
+Speed matters here: the whole `rules` decision for a 1,000-token prompt must take tens of
+microseconds, and Python regular expressions scan only ~25-100 ns per character. So:
+keywords and patterns are matched against the *instruction window* (the first
+`HEAD_CHARS` and last `TAIL_CHARS` of the last user turn), where the task is stated; the
+middle of a long prompt is usually pasted material whose vocabulary says little about
+the task (a document that mentions "architecture" is not an architecture question).
+Features that a rule table may never look at (language) are computed on first use.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tiergate.chat import ChatRequest
+from tiergate.routing.language import detect_language
 
-_CODE = re.compile(r"```|^\s*(def|class|function|import|#include|public static|SELECT)\b", re.M)
-_LENGTH_CUE = re.compile(
-    r"\b(\d{1,2}(?:,\d{3})+|\d+)[ -]?(words?|pages?|paragraphs?|lines?)\b", re.IGNORECASE
+HEAD_CHARS = 1000
+TAIL_CHARS = 500
+
+# Code: a fence anywhere, or a line that starts like code. The pattern begins with a
+# literal newline so that the regex engine can skip ahead with a fast literal search.
+_CODE_LINE = re.compile(
+    r"\n[ \t]*(?:def |class |function |import |from \S+ import |#include|public static |"
+    r"select .+ from |const |let |fn |func |package |<\?php|\$ )"
 )
+_CODE_FIRST = re.compile(
+    r"[ \t]*(?:def |class |function |import |#include|public static |select .+ from )"
+)
+_LENGTH_CUE = re.compile(r"(\d{1,3}(?:,\d{3})+|\d+)[ -]?(words?|pages?|paragraphs?|lines?)\b")
 _TOKENS_PER = {"word": 1.4, "page": 700.0, "paragraph": 120.0, "line": 12.0}
+_CUE_UNITS = ("word", "page", "paragraph", "line")
+DEFAULT_OUTPUT_TOKENS = 300
 
 
 def estimate_tokens(text: str) -> int:
@@ -19,9 +40,19 @@ def estimate_tokens(text: str) -> int:
     return (len(text) + 3) // 4
 
 
-@dataclass(frozen=True, slots=True)
+def instruction_window(text: str) -> str:
+    """The part of a prompt where the task is usually stated: its head and its tail."""
+    if len(text) <= HEAD_CHARS + TAIL_CHARS:
+        return text
+    return text[:HEAD_CHARS] + "\n" + text[-TAIL_CHARS:]
+
+
+@dataclass(slots=True)
 class RequestFeatures:
-    text: str  # the last user turn (what the rules match against)
+    """Request features for the strategies; `window` is lower-cased for keyword search."""
+
+    text: str  # the last user turn
+    window: str  # its instruction window, lower-cased
     prompt_tokens: int  # estimate for the whole conversation
     turns: int
     has_code: bool
@@ -31,48 +62,70 @@ class RequestFeatures:
     wants_json_schema: bool
     max_output_tokens: int | None
     expected_output_tokens: int
+    output_cue: int | None = None  # output length asked for in words, in tokens
+    _language: str | None = field(default=None, repr=False)
+
+    @property
+    def language(self) -> str:
+        """ISO 639-1 code of the prompt's language ("" when unknown); computed on first use."""
+        if self._language is None:
+            self._language = detect_language(self.window)
+        return self._language
 
 
-def expected_output_from_cues(text: str) -> int | None:
+def expected_output_from_cues(window: str) -> int | None:
     """Output length asked for in words ("write a 2,000-word post"), in tokens."""
+    # Most prompts name no unit at all: a few literal searches avoid the regex scan.
+    if not any(unit in window for unit in _CUE_UNITS):
+        return None
     best: int | None = None
-    for match in _LENGTH_CUE.finditer(text):
+    for match in _LENGTH_CUE.finditer(window):
         count = int(match.group(1).replace(",", ""))
-        unit = match.group(2).lower().rstrip("s")
+        unit = match.group(2).rstrip("s")
         tokens = int(count * _TOKENS_PER[unit])
         best = tokens if best is None else max(best, tokens)
     return best
 
 
+def _looks_like_code(text: str) -> bool:
+    return "```" in text or _CODE_LINE.search(text) is not None or bool(_CODE_FIRST.match(text))
+
+
 def extract_features(request: ChatRequest) -> RequestFeatures:
+    """Features of one request: one pass over the messages, bounded work on long prompts."""
     total_chars = 0
     last_user = ""
     turns = 0
     for message in request.messages:
-        text = message.text()
+        content = message.content
+        text = content if isinstance(content, str) else message.text()
         total_chars += len(text) + 8
         if message.role == "user":
             last_user = text
             turns += 1
-        for call in message.tool_calls or ():
-            total_chars += len(call.function.arguments) + len(call.function.name)
+        if message.tool_calls:
+            for call in message.tool_calls:
+                total_chars += len(call.function.arguments) + len(call.function.name)
     if request.tools:
         total_chars += sum(len(str(t.function.parameters or "")) + 40 for t in request.tools)
-    cue = expected_output_from_cues(last_user)
+    window = instruction_window(last_user).lower()
+    cue = expected_output_from_cues(window)
     limit = request.output_limit
-    expected = cue or 300
+    expected = cue or DEFAULT_OUTPUT_TOKENS
     if limit is not None:
-        expected = min(expected, limit)
+        expected = min(expected, limit) if cue else limit
     rf = request.response_format
     return RequestFeatures(
         text=last_user,
+        window=window,
         prompt_tokens=(total_chars + 3) // 4,
         turns=turns,
-        has_code=bool(_CODE.search(last_user)),
+        has_code=_looks_like_code(window),
         has_tools=bool(request.tools),
         has_images=request.has_images(),
-        wants_json=request.wants_json(),
+        wants_json=rf is not None and rf.type != "text",
         wants_json_schema=rf is not None and rf.type == "json_schema",
         max_output_tokens=limit,
         expected_output_tokens=expected,
+        output_cue=cue,
     )

@@ -1,0 +1,35 @@
+"""Who is asking and under what constraints: everything the decision needs besides the body."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class ClassifierVerdict:
+    """What the classifier said for this prompt (computed by the ingress, before deciding)."""
+
+    label: str | None  # SIMPLE / MODERATE / COMPLEX; None when it failed
+    note: str  # "cached", "12 ms", or why it failed ("timeout", "unparseable 'maybe'")
+    cost_usd: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """The request's caller, endpoint, tags and per-request controls.
+
+    Per-request controls (`min_tier`, `max_cost_usd`, `latency_budget_ms`) can only
+    tighten the route's policy; `allowed_tiers` / `allowed_models` are the key's limits
+    (empty: everything).
+    """
+
+    key_name: str | None = None
+    endpoint: str = "chat"
+    tags: frozenset[str] = frozenset()
+    metadata: tuple[tuple[str, str], ...] = ()
+    min_tier: str | None = None
+    max_cost_usd: float | None = None
+    latency_budget_ms: float | None = None
+    allowed_tiers: frozenset[str] = field(default_factory=frozenset)
+    allowed_models: frozenset[str] = field(default_factory=frozenset)
+    classifier: ClassifierVerdict | None = None
