@@ -6,7 +6,9 @@ from typing import Any
 
 import msgspec
 import pytest
-from adapter_kit import (
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tests.providers.adapter_kit import (
     body,
     call,
     chat,
@@ -20,8 +22,6 @@ from adapter_kit import (
     tool_names,
     user,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from tiergate.chat import ChatResponse, accumulate
 from tiergate.errors import BadRequest, UpstreamAuthFailed, UpstreamError, UpstreamRejected
@@ -880,3 +880,14 @@ def test_round_trip_preserves_text_tool_names_and_arguments(
     assert resp.message.tool_calls is not None
     (tc,) = resp.message.tool_calls
     assert (tc.function.name, tc.function.arguments) == (name, arguments)
+
+
+def test_foreign_tool_call_ids_are_made_acceptable_on_both_sides() -> None:
+    b = build(
+        user("q"),
+        {"role": "assistant", "tool_calls": [call("fc:7/a.b", "f", "{}")]},
+        {"role": "tool", "tool_call_id": "fc:7/a.b", "content": "r"},
+        tools=[tool_def("f")],
+    )
+    assert b["messages"][1]["content"][0]["id"] == "fc_7_a_b"
+    assert b["messages"][2]["content"][0]["tool_use_id"] == "fc_7_a_b"

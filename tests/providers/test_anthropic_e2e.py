@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from adapter_kit import call, chat, deployment, send, tool_def, user
+from tests.providers.adapter_kit import call, chat, deployment, send, tool_def, user
 
 from tiergate.errors import UpstreamAuthFailed, UpstreamError, UpstreamRejected
 from tiergate.fakes import FakeUpstream, Fault, Reply, ToolCall

@@ -7,7 +7,9 @@ from typing import Any
 
 import msgspec
 import pytest
-from adapter_kit import (
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tests.providers.adapter_kit import (
     body,
     call,
     chat,
@@ -22,8 +24,6 @@ from adapter_kit import (
     tool_names,
     user,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from tiergate.chat import ChatResponse, accumulate
 from tiergate.errors import BadRequest, UpstreamAuthFailed, UpstreamError, UpstreamRejected

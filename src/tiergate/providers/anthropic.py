@@ -21,6 +21,7 @@ Mapping decisions where the two protocols disagree:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -83,6 +84,16 @@ ERROR_STATUS: dict[str, int] = {
 }
 
 _IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+_ID_UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+def tool_use_id(call_id: str) -> str:
+    """A tool call id in the form the Messages API accepts (`^[a-zA-Z0-9_-]+$`).
+
+    Ids minted by other providers may hold other characters; the same rewrite is applied
+    to the tool_use and to its tool_result, so the pair still matches.
+    """
+    return _ID_UNSAFE.sub("_", call_id) or "_"
 
 
 # -- wire structs (responses only; requests are built as plain JSON objects) ---------------
@@ -208,7 +219,10 @@ def _turn(message: Message, i: int) -> tuple[str, list[dict[str, Any]]]:
     if message.role == "tool":
         if not message.tool_call_id:
             raise BadRequest(f"{where}: a tool message needs tool_call_id", param=where)
-        result: dict[str, Any] = {"type": "tool_result", "tool_use_id": message.tool_call_id}
+        result: dict[str, Any] = {
+            "type": "tool_result",
+            "tool_use_id": tool_use_id(message.tool_call_id),
+        }
         content = _content_blocks(message, where)
         if content:
             # A string when the result is one text block: the common, compact form.
@@ -224,7 +238,7 @@ def _turn(message: Message, i: int) -> tuple[str, list[dict[str, Any]]]:
         blocks.append(
             {
                 "type": "tool_use",
-                "id": call.id,
+                "id": tool_use_id(call.id),
                 "name": call.function.name,
                 "input": tool_input(call.function.arguments, arg_where),
             }
