@@ -159,3 +159,26 @@ def test_process_mode() -> None:
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0
+
+
+async def test_reply_length(fake: FakeUpstream) -> None:
+    fake.enqueue(Reply(length=50))
+    async with aiohttp.ClientSession() as session:
+        _, body = await post(session, fake)
+    assert b'"completion_tokens":50' in body
+
+
+async def test_profile_answer_lengths_are_fixed_per_prompt() -> None:
+    profile = Profile(answer_tokens=(20, 200))
+
+    async def lengths() -> list[bytes]:
+        async with FakeUpstream(profile=profile) as fake, aiohttp.ClientSession() as session:
+            bodies = []
+            for text in ("alpha", "beta", "alpha"):
+                body = {**CHAT, "messages": [{"role": "user", "content": text}]}
+                bodies.append((await post(session, fake, body))[1].split(b'"usage"')[1])
+            return bodies
+
+    first = await lengths()
+    assert first[0] == first[2] != first[1]
+    assert first == await lengths()

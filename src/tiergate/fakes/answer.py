@@ -77,7 +77,7 @@ def plan(prompt: Prompt, reply: Reply, serial: int) -> Plan:
     elif prompt.forced_tool is not None and prompt.tools:
         text, calls = "", (_default_call(prompt, serial),)
     else:
-        text = _default_text(prompt, reply.stream_chunks)
+        text = _default_text(prompt, reply.length, reply.stream_chunks)
         text, stop_sequence = _apply_stops(text, prompt.stop)
         if stop_sequence is not None:
             finish = finish or "stop_sequence"
@@ -174,15 +174,17 @@ def example_of(schema: Any, hint: str = "echo") -> Any:
     return hint
 
 
-def _default_text(prompt: Prompt, min_words: int | None) -> str:
+def _default_text(prompt: Prompt, length: int | None, min_words: int | None) -> str:
     user = " ".join(prompt.last_user_text.split())
     directive = _TOKENS_DIRECTIVE.search(user)
+    if directive:
+        length = int(directive.group(1))
     if prompt.json_mode:
         hint = user[:80] or "echo"
         value = example_of(prompt.json_schema, hint) if prompt.json_schema else {"echo": hint}
         return orjson.dumps(value).decode()
     text = "echo: " + user[:_ECHO_LIMIT] if user else "echo"
-    target_chars = int(directive.group(1)) * 4 if directive else 0
+    target_chars = length * 4 if length else 0
     words = _filler_words(user)
     i = 0
     while len(text) < target_chars or (min_words is not None and text.count(" ") + 1 < min_words):

@@ -29,6 +29,7 @@ class Delivery:
     serial: Callable[[], int]
 
     async def reply(self, answer: Plan) -> web.StreamResponse:
+        """Send a planned answer as a JSON body or an SSE stream."""
         if answer.delay_headers:
             await asyncio.sleep(answer.delay_headers)
         if not self.prompt.stream:
@@ -38,6 +39,7 @@ class Delivery:
         return await self._stream(frames, answer.chunk_delay)
 
     async def fault(self, fault: Fault) -> web.StreamResponse:
+        """Misbehave as ``fault`` says (see :class:`~tiergate.fakes.script.Fault`)."""
         if fault.delay_headers:
             await asyncio.sleep(fault.delay_headers)
         if fault.drop_connection and fault.truncate_after is None:

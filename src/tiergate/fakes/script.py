@@ -38,6 +38,7 @@ class Reply:
     ``text=None`` (and no tool calls) means "the default answer for this request".
     ``input_tokens`` counts every prompt token including ``cached_tokens``; ``None``
     means "estimate from the request" (about four characters per token).
+    ``length`` makes the default answer about that many tokens long.
     ``stream_chunks`` splits the text into that many deltas (the default answer is
     lengthened to at least that many words; explicit text is never changed).
     ``delay_headers`` waits before sending the status line; ``chunk_delay`` waits
@@ -51,6 +52,7 @@ class Reply:
     input_tokens: int | None = None
     output_tokens: int | None = None
     cached_tokens: int = 0
+    length: int | None = None
     stream_chunks: int | None = None
     chunk_delay: float = 0.0
     delay_headers: float = 0.0
