@@ -14,7 +14,9 @@ from starlette.responses import Response, StreamingResponse
 from tiergate.chat import ChatRequest, decode_chat_request
 from tiergate.config.schema import FallbackConfig
 from tiergate.errors import BadRequest, TiergateError, UpstreamError
+from tiergate.execution.buffered import BufferedStream
 from tiergate.execution.executor import AttemptRecord, Completion, LiveStream
+from tiergate.execution.strategy import Strategies, request_context
 from tiergate.gateway import Gateway
 from tiergate.ingress.body import read_body
 from tiergate.ingress.controls import Controls, read_controls
@@ -27,6 +29,7 @@ from tiergate.ingress.openai_wire import (
     encode_usage_chunk,
 )
 from tiergate.ledger import LedgerEntry
+from tiergate.ledger.entry import SubCall
 from tiergate.routing.decision import Decision
 
 _DIRECT_POLICY = FallbackConfig(other_models=False, tier_up=False)
@@ -43,6 +46,9 @@ class Exchange:
     decision: Decision | None = None
     controls: Controls = field(default_factory=Controls)
     cache: str = "miss"
+    # Model calls besides the answer (classifier, judge, escalated cascade attempts,
+    # cancelled speculative calls): booked with the request.
+    sub_calls: list[SubCall] = field(default_factory=list)
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
@@ -80,6 +86,8 @@ class Exchange:
         )
         for name, value in values.items():
             setattr(base, name, value)
+        for call in self.sub_calls:
+            base.add_sub_call(call)
         return base
 
 
@@ -125,12 +133,14 @@ async def chat_completions(request: Request) -> Response:
             chat.model = controls.route
         if controls.cache_bypass:
             ex.cache = "bypass"
-        ex.decision = decision = gateway.router.decide(chat, min_tier=controls.min_tier)
+        strategies = Strategies(gateway.router, gateway.executor)
+        context = request_context(key, controls, chat)
+        ex.decision = decision = await strategies.decide(chat, context, ex.sub_calls)
         policy = _policy(gateway, decision)
         if chat.stream:
-            live = await gateway.executor.stream(chat, decision, policy)
+            live = await strategies.stream(chat, decision, policy, ex.sub_calls)
             return _stream_response(gateway, ex, chat, live)
-        completion = await gateway.executor.complete(chat, decision, policy)
+        completion = await strategies.complete(chat, decision, policy, ex.sub_calls)
     except TiergateError as exc:
         return _fail(gateway, ex, exc)
     return _respond(gateway, ex, completion, chat)
@@ -176,7 +186,7 @@ def _respond(gateway: Gateway, ex: Exchange, completion: Completion, chat: ChatR
 
 
 def _stream_response(
-    gateway: Gateway, ex: Exchange, chat: ChatRequest, live: LiveStream
+    gateway: Gateway, ex: Exchange, chat: ChatRequest, live: LiveStream | BufferedStream
 ) -> StreamingResponse:
     decision = ex.decision
     assert decision is not None

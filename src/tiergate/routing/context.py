@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 
@@ -12,6 +13,30 @@ class ClassifierVerdict:
     label: str | None  # SIMPLE / MODERATE / COMPLEX; None when it failed
     note: str  # "cached", "12 ms", or why it failed ("timeout", "unparseable 'maybe'")
     cost_usd: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class LabelCache:
+    """A small LRU of prompt hash -> label, one per classifier route."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._labels: OrderedDict[bytes, str] = OrderedDict()
+
+    def get(self, key: bytes) -> str | None:
+        label = self._labels.get(key)
+        if label is not None:
+            self._labels.move_to_end(key)
+        return label
+
+    def put(self, key: bytes, label: str) -> None:
+        if self.size <= 0:
+            return
+        self._labels[key] = label
+        self._labels.move_to_end(key)
+        while len(self._labels) > self.size:
+            self._labels.popitem(last=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from tiergate.config.schema import (
 )
 from tiergate.errors import ConfigError
 from tiergate.fleet import Fleet, Model
+from tiergate.routing.context import LabelCache
 from tiergate.routing.decision import Execution
 from tiergate.routing.learned import LearnedStrategy
 from tiergate.routing.policy import DomainPolicy, Policy
@@ -38,8 +39,8 @@ class Classifier:
     model: Model
     timeout: float
     labels: dict[str, str]
-    cache_size: int
     max_prompt_chars: int
+    cache: LabelCache  # prompt hash -> label, kept for the life of the config
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ def _classifier(where: str, cc: ClassifierConfig | None, check: _Checker) -> Cla
         ok = check.tier(f"{where}.classifier.labels.{label}", tier) and ok
     if not ok or model is None:
         return None
-    return Classifier(model, cc.timeout, labels, cc.cache_size, cc.max_prompt_chars)
+    return Classifier(model, cc.timeout, labels, cc.max_prompt_chars, LabelCache(cc.cache_size))
 
 
 def _learned(where: str, rc: RouteConfig, check: _Checker) -> LearnedStrategy | None:
