@@ -143,8 +143,7 @@ def test_tool_use(live: Live, fake: FakeUpstream, stream: bool) -> None:
     else:
         assert sent["tool_choice"] == {"type": "any"}
         assert sent["tools"][0]["input_schema"] == WEATHER["input_schema"]
-    (entry,) = live.ledger.entries
-    assert entry.endpoint == "messages"
+    assert len(live.ledger.entries) == 1
 
 
 def test_tool_result_turn(live: Live, fake: FakeUpstream) -> None:

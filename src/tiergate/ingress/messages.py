@@ -1,38 +1,43 @@
 """`POST /v1/messages`: the Anthropic Messages ingress, streaming and not.
 
-The same path as `/v1/chat/completions` (auth, controls, routing, execution, ledger); only
-the wire differs: the body is translated by `messages_wire`, answers and errors go back in
+A Messages request is translated to its canonical form (`messages_wire`) and handed to the
+chat completions handler, so it takes exactly the same path as any other request: auth,
+limits, controls, routing, tenancy (rate limits, budgets, cache), execution and the
+ledger. Only the wire differs: the answer, the event stream and errors go back in
 Anthropic's shapes, so the Anthropic SDK and coding agents work unchanged.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Any
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Message, Receive
 
-from tiergate.chat import ChatRequest
+from tiergate.chat import ChatRequest, ChatResponse, Choice, Usage
 from tiergate.errors import BadRequest, RateLimited, TiergateError, UpstreamError, UpstreamRejected
-from tiergate.execution.executor import Completion, LiveStream
 from tiergate.gateway import Gateway
 from tiergate.ingress.body import read_body
-from tiergate.ingress.chat import Exchange, _attempts_text, _baseline_cost, _policy
-from tiergate.ingress.controls import read_controls
+from tiergate.ingress.chat import chat_completions
 from tiergate.ingress.messages_wire import (
     MessagesStreamEncoder,
     chat_response_to_messages,
     messages_request_to_chat,
 )
+from tiergate.providers.openai import OpenAIStreamDecoder
+from tiergate.providers.sse import SSEParser
 
 _encoder = msgspec.json.Encoder()
-ENDPOINT = "messages"
-"""How the ledger names this endpoint."""
+_FIELD_NAMES = dict(
+    zip(ChatRequest.__struct_fields__, ChatRequest.__struct_encode_fields__, strict=True)
+)
+_EVENT_STREAM = "text/event-stream"
+# Headers of the inner answer that describe its body, not the request.
+_BODY_HEADERS = frozenset({"content-length", "content-type", "content-encoding"})
 
-# Anthropic's error `type` for each status we answer with.
 _ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -40,7 +45,6 @@ _ERROR_TYPES = {
     403: "permission_error",
     404: "not_found_error",
     413: "request_too_large",
-    415: "invalid_request_error",
     429: "rate_limit_error",
     504: "timeout_error",
     529: "overloaded_error",
@@ -48,158 +52,188 @@ _ERROR_TYPES = {
 
 
 def error_type(status: int) -> str:
-    """Anthropic's error type for an HTTP status."""
+    """Anthropic's error `type` for an HTTP status."""
     return _ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
 
 
-def anthropic_error_response(exc: TiergateError, headers: dict[str, str]) -> Response:
-    """The error in Anthropic's envelope: `{"type": "error", "error": {"type", "message"}}`."""
-    status = exc.client_status if isinstance(exc, UpstreamRejected) else exc.status
-    out = dict(headers)
-    if isinstance(exc, RateLimited) and exc.retry_after is not None:
-        out["retry-after"] = str(max(int(exc.retry_after + 0.999), 1))
-    body = {"type": "error", "error": {"type": error_type(status), "message": exc.message}}
-    return Response(
-        _encoder.encode(body), status_code=status, headers=out, media_type="application/json"
+def error_body(status: int, message: str) -> bytes:
+    """Anthropic's error envelope: `{"type": "error", "error": {"type", "message"}}`."""
+    return _encoder.encode(
+        {"type": "error", "error": {"type": error_type(status), "message": message}}
     )
 
 
-def _decode(body: bytes) -> ChatRequest:
-    try:
-        data: Any = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}") from None
-    return messages_request_to_chat(data)
+def _error_response(exc: TiergateError) -> Response:
+    status = exc.client_status if isinstance(exc, UpstreamRejected) else exc.status
+    headers = {}
+    if isinstance(exc, RateLimited) and exc.retry_after is not None:
+        headers["retry-after"] = str(max(int(exc.retry_after + 0.999), 1))
+    return Response(error_body(status, exc.message), status, headers, media_type="application/json")
+
+
+class _OpenAIUsage(msgspec.Struct):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    prompt_tokens_details: dict[str, Any] | None = None
+    completion_tokens_details: dict[str, Any] | None = None
+
+    def canonical(self) -> Usage:
+        cached = (self.prompt_tokens_details or {}).get("cached_tokens") or 0
+        reasoning = (self.completion_tokens_details or {}).get("reasoning_tokens") or 0
+        return Usage(self.prompt_tokens, self.completion_tokens, cached, 0, reasoning)
+
+
+class _OpenAIAnswer(msgspec.Struct):
+    """The chat handler's JSON answer (OpenAI Chat Completions)."""
+
+    choices: list[Choice]
+    model: str = ""
+    usage: _OpenAIUsage | None = None
+
+
+class _OpenAIError(msgspec.Struct):
+    message: str = ""
+
+
+class _OpenAIEnvelope(msgspec.Struct):
+    error: _OpenAIError | None = None
+
+
+_answer_decoder = msgspec.json.Decoder(_OpenAIAnswer)
+_error_decoder = msgspec.json.Decoder(_OpenAIEnvelope)
+
+
+def _chat_body(chat: ChatRequest) -> bytes:
+    body = msgspec.to_builtins(chat)
+    body.pop(_FIELD_NAMES["extra"], None)
+    if chat.stream:
+        body["stream_options"] = {"include_usage": True}  # the usage goes in message_delta
+    return _encoder.encode(body)
+
+
+def _inner_request(request: Request, body: bytes) -> Request:
+    """The same HTTP request, carrying the translated body to the chat handler."""
+    scope = dict(request.scope)
+    scope["headers"] = [
+        (k, v) for k, v in request.scope["headers"] if k not in (b"content-length", b"content-type")
+    ] + [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    delivered = False
+
+    async def receive() -> Message:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        # Afterwards, the real connection: this is how a client disconnect is seen.
+        return await request.receive()
+
+    inner_receive: Receive = receive
+    return Request(scope, inner_receive)
 
 
 async def messages(request: Request) -> Response:
     """Handle one Messages API request."""
     gateway: Gateway = request.app.state.gateway
-    ex = Exchange()
     try:
-        key = gateway.keys.authenticate(request.headers)
-        ex.key_name = key.name if key else None
-        chat = _decode(await read_body(request, gateway.config.server))
-        ex.controls = controls = read_controls(request.headers, chat.tiergate)
-        if controls.route:
-            chat.model = controls.route
-        if controls.cache_bypass:
-            ex.cache = "bypass"
-        ex.decision = decision = gateway.router.decide(chat, min_tier=controls.min_tier)
-        policy = _policy(gateway, decision)
-        if chat.stream:
-            live = await gateway.executor.stream(chat, decision, policy)
-            return _stream_response(gateway, ex, chat, live)
-        completion = await gateway.executor.complete(chat, decision, policy)
-        return _respond(gateway, ex, completion, chat)
+        gateway.keys.authenticate(request.headers)  # a bad key is a 401 before a bad body
+        raw = await read_body(request, gateway.config.server)
+        try:
+            data = msgspec.json.decode(raw)
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"the body is not valid JSON: {exc}") from None
+        chat = messages_request_to_chat(data)
     except TiergateError as exc:
-        return _fail(gateway, ex, exc)
+        return _error_response(exc)
+    answer = await chat_completions(_inner_request(request, _chat_body(chat)))
+    return _translate(answer)
 
 
-def _fail(gateway: Gateway, ex: Exchange, exc: TiergateError) -> Response:
-    response = anthropic_error_response(exc, ex.headers(None, 0.0))
-    gateway.book(
-        ex.entry(
-            endpoint=ENDPOINT,
-            status=response.status_code,
-            error=f"{type(exc).__name__}: {exc.message}"[:500],
+def _headers(answer: Response) -> dict[str, str]:
+    return {k: v for k, v in answer.headers.items() if k not in _BODY_HEADERS}
+
+
+def _translate(answer: Response) -> Response:
+    headers = _headers(answer)
+    request_id = headers.get("x-tiergate-request-id", "")
+    model = headers.get("x-tiergate-model", "")
+    if answer.status_code >= 400:
+        body = bytes(answer.body)
+        try:
+            envelope = _error_decoder.decode(body)
+            message = envelope.error.message if envelope.error else body.decode("utf-8", "replace")
+        except msgspec.DecodeError:
+            message = body[:200].decode("utf-8", "replace")
+        status = answer.status_code
+        return Response(error_body(status, message), status, headers, media_type="application/json")
+    encoder = MessagesStreamEncoder(f"msg_{request_id}", model)
+    if isinstance(answer, StreamingResponse):
+        return StreamingResponse(
+            _events(encoder, model, answer.body_iterator), headers=headers, media_type=_EVENT_STREAM
         )
-    )
-    return response
-
-
-def _respond(gateway: Gateway, ex: Exchange, completion: Completion, chat: ChatRequest) -> Response:
-    decision = ex.decision
-    assert decision is not None
-    usage = completion.usage
-    cost = completion.cost_usd
-    answer = completion.response
-    answer.id = f"msg_{ex.request_id}"
-    # Encoded before booking: a broken tool call raises here and is answered as an error.
-    body = _encoder.encode(chat_response_to_messages(answer, completion.model.name))
-    gateway.book(
-        ex.entry(
-            endpoint=ENDPOINT,
-            model=completion.model.name,
-            tier=completion.model.tier,
-            deployment=completion.deployment.id,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cached_tokens=usage.cached_input_tokens,
-            cost_usd=cost,
-            baseline_cost_usd=_baseline_cost(
-                decision, usage.input_tokens, usage.output_tokens, usage.cached_input_tokens
-            ),
-            fallbacks=completion.fallbacks,
-            attempts=_attempts_text(completion.attempts),
-            ttft_ms=completion.upstream_ms,
-            upstream_ms=sum(a.latency_ms for a in completion.attempts),
-        ),
-        chat,
-        answer,
-    )
-    headers = ex.headers(completion.model.name, cost)
-    headers["x-tiergate-tier"] = completion.model.tier
+    if (answer.media_type or "").startswith(_EVENT_STREAM):  # a cached stream, replayed whole
+        replay = _events(encoder, model, _once(bytes(answer.body)))
+        return StreamingResponse(replay, headers=headers, media_type=_EVENT_STREAM)
+    try:
+        parsed = _answer_decoder.decode(answer.body)
+        usage = parsed.usage.canonical() if parsed.usage else Usage()
+        resp = ChatResponse(f"msg_{request_id}", parsed.model, parsed.choices, usage)
+        body = _encoder.encode(chat_response_to_messages(resp, parsed.model or model))
+    except (msgspec.DecodeError, UpstreamError) as exc:
+        message = str(exc) if isinstance(exc, UpstreamError) else "unreadable answer"
+        return Response(error_body(502, message), 502, headers, media_type="application/json")
     return Response(body, headers=headers, media_type="application/json")
 
 
-def _stream_response(
-    gateway: Gateway, ex: Exchange, chat: ChatRequest, live: LiveStream
-) -> StreamingResponse:
-    decision = ex.decision
-    assert decision is not None
-    model = live.model.name
-    encoder = MessagesStreamEncoder(f"msg_{ex.request_id}", model)
+async def _once(body: bytes) -> AsyncIterator[bytes]:
+    yield body
 
-    async def body() -> AsyncIterator[bytes]:
-        status: int = 499
-        error: str | None = "client disconnected"
-        reading = time.perf_counter()
-        try:
-            yield encoder.start(live.prompt_tokens_estimate)
-            async for chunk in live:
-                events = encoder.encode(chunk)
-                if events:
-                    yield events
-            yield encoder.finish(live.usage)
-            status, error = 200, None
-        except UpstreamError as exc:
-            # After the first byte there is no failover: end with an `error` event.
-            status, error = 502, exc.message
-            upstream = exc.upstream_status or 500
-            yield encoder.error(exc.message, error_type(upstream))
-        finally:
-            live.close()
-            usage = live.usage
-            gateway.book(
-                ex.entry(
-                    endpoint=ENDPOINT,
-                    model=model,
-                    tier=live.model.tier,
-                    deployment=live.deployment.id,
-                    input_tokens=usage.input_tokens,
-                    output_tokens=usage.output_tokens,
-                    cached_tokens=usage.cached_input_tokens,
-                    cost_usd=live.cost_usd,
-                    baseline_cost_usd=_baseline_cost(
-                        decision, usage.input_tokens, usage.output_tokens, usage.cached_input_tokens
-                    ),
-                    fallbacks=len(live.attempts) - 1,
-                    attempts=_attempts_text(live.attempts),
-                    ttft_ms=live.first_byte_ms,
-                    upstream_ms=sum(a.latency_ms for a in live.attempts)
-                    + (time.perf_counter() - reading) * 1000,
-                    status=status,
-                    error=error,
-                    stream=True,
-                ),
-                chat,
-                live.response() if status == 200 and gateway.answer_sinks else None,
-            )
 
-    # As for chat completions: the cost header is the router's estimate and says so.
-    headers = ex.headers(model, decision.estimated_cost_usd)
-    headers["x-tiergate-tier"] = live.model.tier
-    headers["x-tiergate-cost-basis"] = "estimate"
-    headers["cache-control"] = "no-cache"
-    return StreamingResponse(body(), headers=headers, media_type="text/event-stream")
+async def _events(
+    encoder: MessagesStreamEncoder, model: str, chunks: AsyncIterable[Any] | Iterable[Any]
+) -> AsyncIterator[bytes]:
+    """The chat handler's OpenAI event stream, re-encoded as Messages events."""
+    parser = SSEParser()
+    decoder = OpenAIStreamDecoder(model)
+    yield encoder.start()
+    try:
+        async for out in _reencode(encoder, parser, decoder, chunks):
+            yield out
+    finally:
+        # Closing the chat handler's stream runs its own cleanup: cancel upstream, book.
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+async def _reencode(
+    encoder: MessagesStreamEncoder,
+    parser: SSEParser,
+    decoder: OpenAIStreamDecoder,
+    chunks: AsyncIterable[Any] | Iterable[Any],
+) -> AsyncIterator[bytes]:
+    try:
+        async for raw in _aiter(chunks):
+            data = raw if isinstance(raw, bytes) else str(raw).encode()
+            for event in parser.feed(data):
+                for chunk in decoder.feed(event):
+                    out = encoder.encode(chunk)
+                    if out:
+                        yield out
+                if decoder.finished:
+                    yield encoder.finish()
+                    return
+    except UpstreamError as exc:
+        # The chat handler ended with an error event after the first byte.
+        yield encoder.error(exc.message.removeprefix("upstream stream error: "), "api_error")
+        return
+    # The stream ended without [DONE]: never pretend it was complete.
+    yield encoder.error("the answer stream ended early", "api_error")
+
+
+async def _aiter(chunks: AsyncIterable[Any] | Iterable[Any]) -> AsyncIterator[Any]:
+    if hasattr(chunks, "__aiter__"):
+        async for item in chunks:
+            yield item
+    else:
+        for item in chunks:
+            yield item
