@@ -106,6 +106,14 @@ class Executor:
         await asyncio.sleep(delay)
         return True
 
+    def _retry_here(
+        self, deployment: Deployment, error: UpstreamError, attempt: int, policy: FallbackConfig
+    ) -> bool:
+        """Whether to try the same deployment again (not once its circuit has opened)."""
+        return (
+            error.retryable and attempt < policy.retries and not self.health.cooling(deployment.id)
+        )
+
     def _record_failure(self, deployment: Deployment, error: UpstreamError) -> None:
         if isinstance(error, UpstreamRejected):
             self.health.release_probe(deployment.id)
@@ -135,7 +143,7 @@ class Executor:
                     if isinstance(error, UpstreamRejected):
                         raise
                     errors.append(error)
-                    if not error.retryable or attempt == policy.retries:
+                    if not self._retry_here(deployment, error, attempt, policy):
                         break
                     if not await self._backoff(attempt, error, policy):
                         break
@@ -186,7 +194,7 @@ class Executor:
                     if isinstance(error, UpstreamRejected):
                         raise
                     errors.append(error)
-                    if not error.retryable or attempt == policy.retries:
+                    if not self._retry_here(deployment, error, attempt, policy):
                         break
                     if not await self._backoff(attempt, error, policy):
                         break
