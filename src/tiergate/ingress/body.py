@@ -6,10 +6,12 @@ from starlette.requests import Request
 
 from tiergate.config.schema import ServerConfig
 from tiergate.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from tiergate.ingress.limits import check_json_depth
 
 
 async def read_body(request: Request, server: ServerConfig) -> bytes:
-    """The raw body, refused with 413 as soon as it passes the limit (never read whole)."""
+    """The raw body, refused with 413 as soon as it passes the limit (never read whole), and
+    with 400 when it nests deeper than the limit (before any decoder recurses into it)."""
     ctype = request.headers.get("content-type")
     if ctype is not None:
         media = ctype.split(";", 1)[0].strip().lower()
@@ -36,4 +38,5 @@ async def read_body(request: Request, server: ServerConfig) -> bytes:
         body = b"".join(parts)
     if not body:
         raise BadRequest("the request body is empty; send a JSON object")
+    check_json_depth(body, server.max_json_depth)
     return body

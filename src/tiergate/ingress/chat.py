@@ -21,6 +21,7 @@ from tiergate.gateway import Gateway
 from tiergate.ingress.body import read_body
 from tiergate.ingress.controls import Controls, read_controls
 from tiergate.ingress.errors import error_response
+from tiergate.ingress.limits import screen_request
 from tiergate.ingress.openai_wire import (
     DONE,
     encode_chunk,
@@ -119,6 +120,12 @@ def _decode(body: bytes) -> ChatRequest:
         raise BadRequest(f"invalid request: {exc}") from None
     except msgspec.DecodeError as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}") from None
+    except UnicodeDecodeError:
+        # msgspec raises this (not DecodeError) for invalid UTF-8 inside a string.
+        raise BadRequest("the body is not valid JSON: it is not valid UTF-8") from None
+    except RecursionError:
+        # Only reachable when server.max_json_depth is set above what the decoder can take.
+        raise BadRequest("the JSON body is nested too deeply") from None
 
 
 async def chat_completions(request: Request) -> Response:
@@ -128,6 +135,7 @@ async def chat_completions(request: Request) -> Response:
         key = gateway.keys.authenticate(request.headers)
         ex.key_name = key.name if key else None
         chat = _decode(await read_body(request, gateway.config.server))
+        screen_request(chat)
         ex.controls = controls = read_controls(request.headers, chat.tiergate)
         if controls.route:
             chat.model = controls.route

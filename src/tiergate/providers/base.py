@@ -94,6 +94,9 @@ def classify_status(
     retry_after = retry_after_seconds(headers)
     text = f"upstream {status}: {message}"
     if status in (401, 403):
+        # Never the provider's words: they quote (part of) our credential back, as OpenAI's
+        # "Incorrect API key provided: sk-****abcd" does, and this text reaches clients.
+        text = f"upstream {status}: the provider refused tiergate's credential"
         return UpstreamAuthFailed(text, upstream_status=status, body=body)
     if status in (400, 404, 409, 413, 422):
         return UpstreamRejected(text, upstream_status=status, body=body)

@@ -62,14 +62,38 @@ class UpstreamResponse:
             self._response.close()
 
     async def events(self) -> AsyncIterator[SSEEvent]:
-        """Server-sent events as they arrive; the inactivity timeout applies between reads."""
+        """Server-sent events as they arrive.
+
+        The inactivity timeout runs between *events*, not between reads: an upstream that
+        drips keep-alive comments or single bytes would otherwise hold the request forever.
+        The whole stream is also bounded by the provider's total timeout.
+        """
         parser = SSEParser()
-        try:
-            async for data in self._response.content.iter_any():
-                for event in parser.feed(data):
-                    yield event
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _map_client_error(exc, self._provider) from None
+        timeouts = self._provider.timeouts
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeouts.total
+        quiet_until = min(loop.time() + timeouts.inactivity, end)
+        content = self._response.content
+        where = f"provider {self._provider.name}"
+        while True:
+            try:
+                async with asyncio.timeout_at(quiet_until):
+                    data = await content.readany()
+            except TimeoutError:
+                if quiet_until >= end:
+                    raise UpstreamTimeout(f"{where}: stream passed the total timeout") from None
+                raise UpstreamTimeout(
+                    f"{where}: no stream event for {timeouts.inactivity:g}s"
+                ) from None
+            except aiohttp.ClientError as exc:
+                raise _map_client_error(exc, self._provider) from None
+            if not data:
+                break
+            events = parser.feed(data)
+            if events:
+                quiet_until = min(loop.time() + timeouts.inactivity, end)
+            for event in events:
+                yield event
         for event in parser.close():
             yield event
 
