@@ -168,10 +168,7 @@ class AnthropicWire:
             return bad_gateway_page()
         kind, default = ERROR_TYPES.get(status, ("api_error", "Internal server error"))
         envelope = {"type": "error", "error": {"type": kind, "message": message or default}}
-        headers = {"x-should-retry": "true"} if status in (408, 409, 429) or status >= 500 else {}
-        return ErrorAnswer(
-            status, orjson.dumps(envelope), headers={**headers, **retry_headers(retry_after)}
-        )
+        return ErrorAnswer(status, orjson.dumps(envelope), headers=retry_headers(retry_after))
 
     def stream_error(self, status: int, message: str | None) -> bytes:
         """``event: error`` after a 200 — the SDKs raise on it."""
