@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tiergate.auth.keys import KeyInfo, KeyRing, hash_key
+from tiergate.auth.keys import KeyRing, key_from_config
+from tiergate.auth.tenants import Tenants
 from tiergate.chat import ChatRequest, ChatResponse
 from tiergate.config.loader import build_fleet
 from tiergate.config.schema import Config
@@ -41,6 +42,8 @@ class Gateway:
         default_factory=list
     )
     observability: Observability | None = None
+    # Keys from the store, allow-lists, budgets, rate limits and the response cache.
+    tenants: Tenants = field(default_factory=Tenants.memory)
     ready: bool = False
 
     def book(
@@ -50,6 +53,7 @@ class Gateway:
         answer: ChatResponse | None = None,
     ) -> None:
         """Record a finished request in the ledger and tell every observer."""
+        self.tenants.settle(entry)
         self.ledger.record(entry)
         for sink in self.sinks:
             sink(entry)
@@ -70,19 +74,7 @@ class Gateway:
 
             raise ConfigError([f"provider kind {k!r} is not available" for k in sorted(missing)])
         transport = Transport(fleet.providers.values())
-        keys = KeyRing(
-            (
-                KeyInfo(
-                    name=k.name,
-                    key_hash=hash_key(k.key),
-                    budget_usd=k.budget_usd,
-                    rpm=k.rpm,
-                    tpm=k.tpm,
-                )
-                for k in config.keys
-            ),
-            required=config.server.require_key,
-        )
+        keys = KeyRing(map(key_from_config, config.keys), required=config.server.require_key)
         gateway = cls(
             config=config,
             fleet=fleet,
@@ -94,6 +86,7 @@ class Gateway:
             executor=Executor(adapters, transport, health),
             ledger=ledger if ledger is not None else open_ledger(**config.ledger.model_dump()),
             adapters=adapters,
+            tenants=Tenants.from_config(config, keys, database=ledger is None),
         )
         gateway.observability = Observability.attach(gateway)
         return gateway
@@ -101,9 +94,11 @@ class Gateway:
     async def start(self) -> None:
         await self.transport.start()
         await self.ledger.start()
+        await self.tenants.start(self.keys)
         self.ready = True
 
     async def close(self) -> None:
         self.ready = False
         await self.transport.close()
+        await self.tenants.close()
         await self.ledger.close()

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping
+import secrets
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
+from tiergate.config.schema import KeyConfig
 from tiergate.errors import AuthenticationFailed
 
 
@@ -27,8 +29,36 @@ class KeyInfo:
     revoked: bool = False
 
 
+KEY_PREFIX = "tg-"
+
+
 def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def generate_key() -> str:
+    """A new secret: `tg-` and 43 URL-safe characters (256 random bits)."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def key_hint(secret: str) -> str:
+    """What may be shown of a key after it is created: its first characters."""
+    return secret[:7] + "…"
+
+
+def key_from_config(k: KeyConfig) -> KeyInfo:
+    """A `keys:` entry of the YAML config as the ring holds it."""
+    return KeyInfo(
+        name=k.name,
+        key_hash=hash_key(k.key),
+        budget_usd=k.budget_usd,
+        period=k.period,
+        rpm=k.rpm,
+        tpm=k.tpm,
+        models=frozenset(k.models),
+        tiers=frozenset(k.tiers),
+        routes=frozenset(k.routes),
+    )
 
 
 def presented_key(headers: Mapping[str, str]) -> str | None:
@@ -46,15 +76,41 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
 
 
 class KeyRing:
-    """Keys known to this process, indexed by hash."""
+    """Keys known to this process, indexed by hash: the config's keys, plus the key store's
+    as last loaded (`replace_stored` swaps them in one assignment; readers never lock)."""
 
     def __init__(self, keys: Iterable[KeyInfo] = (), *, required: bool | None = None):
-        self._by_hash = {k.key_hash: k for k in keys}
-        self.required = bool(self._by_hash) if required is None else required
+        self._fixed = {k.key_hash: k for k in keys}
+        self._stored: dict[str, KeyInfo] = {}
+        self._by_hash = dict(self._fixed)
+        self._required = required
+
+    @property
+    def required(self) -> bool:
+        """Explicitly configured, else: whenever any key exists."""
+        return bool(self._by_hash) if self._required is None else self._required
+
+    @required.setter
+    def required(self, value: bool) -> None:
+        self._required = value
 
     def add(self, key: KeyInfo) -> None:
-        self._by_hash[key.key_hash] = key
-        self.required = True
+        """A key that stays whatever the store says (config keys, tests)."""
+        self._fixed[key.key_hash] = key
+        self._by_hash = {**self._stored, **self._fixed}
+
+    def put_stored(self, key: KeyInfo) -> None:
+        """One key created or revoked in the store by this process: effective at once."""
+        self._stored = {**self._stored, key.key_hash: key}
+        self._by_hash = {**self._stored, **self._fixed}
+
+    def replace_stored(self, keys: Iterable[KeyInfo]) -> None:
+        """Every key of the store, as just loaded."""
+        self._stored = {k.key_hash: k for k in keys}
+        self._by_hash = {**self._stored, **self._fixed}
+
+    def __iter__(self) -> Iterator[KeyInfo]:
+        return iter(list(self._by_hash.values()))
 
     def authenticate(self, headers: Mapping[str, str]) -> KeyInfo | None:
         """The caller's key, None when keys are not required; raises `AuthenticationFailed`."""

@@ -27,6 +27,7 @@ def _optional_commands() -> None:
         ("tiergate.cli.router_cmd", "router"),
         ("tiergate.cli.demo", "demo"),
         ("tiergate.cli.route_cmd", "route"),
+        ("tiergate.cli.simulate_cmd", "simulate"),
     ):
         try:
             command = getattr(importlib.import_module(module), name)

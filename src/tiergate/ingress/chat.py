@@ -11,6 +11,9 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from tiergate.cache.entry import CachedAnswer
+from tiergate.cache.replay import replay_chunks
+from tiergate.cache.service import BYPASS, Lookup
 from tiergate.chat import ChatRequest, decode_chat_request
 from tiergate.config.schema import FallbackConfig
 from tiergate.errors import BadRequest, TiergateError, UpstreamError
@@ -50,6 +53,8 @@ class Exchange:
     # Model calls besides the answer (classifier, judge, escalated cascade attempts,
     # cancelled speculative calls): booked with the request.
     sub_calls: list[SubCall] = field(default_factory=list)
+    lookup: Lookup = BYPASS  # the response cache's lookup, to store the answer after a miss
+    cache_match: str | None = None
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
@@ -66,6 +71,8 @@ class Exchange:
         }
         if d is not None:
             out["x-tiergate-reason"] = d.summary()
+        if self.cache_match is not None:
+            out["x-tiergate-cache-match"] = self.cache_match
         return out
 
     def entry(self, **values: object) -> LedgerEntry:
@@ -144,6 +151,13 @@ async def chat_completions(request: Request) -> Response:
         strategies = Strategies(gateway.router, gateway.executor)
         context = request_context(key, controls, chat)
         ex.decision = decision = await strategies.decide(chat, context, ex.sub_calls)
+        # Tenancy: allow-lists and rate limits, then the cache, then the budget reservation.
+        ex.decision = decision = await gateway.tenants.admit(ex.request_id, key, decision)
+        ex.lookup = await gateway.tenants.lookup(key, chat, decision, bypass=controls.cache_bypass)
+        ex.cache = ex.lookup.status
+        if ex.lookup.answer is not None:
+            return _cached(gateway, ex, chat, ex.lookup.answer)
+        await gateway.tenants.reserve(ex.request_id, key, chat, decision)
         policy = _policy(gateway, decision)
         if chat.stream:
             live = await strategies.stream(chat, decision, policy, ex.sub_calls)
@@ -199,11 +213,58 @@ def _stream_response(
     decision = ex.decision
     assert decision is not None
     include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
+    gateway.tenants.remember(
+        ex.lookup,
+        ex.request_id,
+        completion.response,
+        model=completion.model.name,
+        tier=completion.model.tier,
+        deployment=completion.deployment.id,
+        cost_usd=cost,
+    )
     chunk_id = f"chatcmpl-{ex.request_id}"
     model = live.model.name
     created = int(ex.arrived)
 
     async def body() -> AsyncIterator[bytes]:
+def _cached(gateway: Gateway, ex: Exchange, chat: ChatRequest, answer: CachedAnswer) -> Response:
+    """A cache hit: the stored answer (replayed as a stream when one was asked for), booked
+    at $0 with what it saved; no upstream call, no budget reserved."""
+    decision = ex.decision
+    assert decision is not None
+    usage = answer.response.usage
+    ex.cache_match = answer.request_id
+    gateway.book(
+        ex.entry(
+            model=answer.model,
+            tier=answer.tier,
+            deployment=answer.deployment,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cached_tokens=usage.cached_input_tokens,
+            baseline_cost_usd=_baseline_cost(
+                decision, usage.input_tokens, usage.output_tokens, usage.cached_input_tokens
+            ),
+            cache_saved_usd=answer.cost_usd,
+            cache_match=answer.request_id,
+            stream=chat.stream,
+        )
+    )
+    headers = ex.headers(answer.model, 0.0)
+    headers["x-tiergate-tier"] = answer.tier
+    response = msgspec.structs.replace(answer.response, id=f"chatcmpl-{ex.request_id}")
+    if not chat.stream:
+        body = encode_response(response, ex.request_id, 0.0)
+        return Response(body, headers=headers, media_type="application/json")
+    chunk_id, created = response.id, int(ex.arrived)
+    parts = [encode_chunk(c, chunk_id, answer.model, created) for c in replay_chunks(response)]
+    if chat.stream_options and chat.stream_options.include_usage:
+        parts.append(encode_usage_chunk(usage, 0.0, chunk_id, answer.model, created))
+    parts.append(DONE)
+    headers["cache-control"] = "no-cache"
+    return Response(b"".join(parts), headers=headers, media_type="text/event-stream")
+
+
         status: int = 499
         error: str | None = "client disconnected"
         reading = time.perf_counter()
@@ -226,6 +287,15 @@ def _stream_response(
                 ex.entry(
                     model=model,
                     tier=live.model.tier,
+            gateway.tenants.remember(
+                ex.lookup,
+                ex.request_id,
+                live.response(),
+                model=model,
+                tier=live.model.tier,
+                deployment=live.deployment.id,
+                cost_usd=live.cost_usd,
+            )
                     deployment=live.deployment.id,
                     input_tokens=usage.input_tokens,
                     output_tokens=usage.output_tokens,
