@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import textwrap
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import anthropic
 import pytest
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from tiergate.config.loader import parse_config
 from tiergate.fakes import FakeUpstream, Fault, Reply, ToolCall
 from tiergate.gateway import Gateway
 from tiergate.ingress.app import create_app
-from tiergate.ingress.messages import messages
+from tiergate.ingress.messages import _translate, messages
 from tiergate.ingress.server import BackgroundServer
 from tiergate.ledger import MemoryLedger
+from tiergate.providers.sse import SSEParser
 
 WEATHER = {
     "name": "get_weather",
@@ -106,9 +109,10 @@ def test_plain_message(live: Live, fake: FakeUpstream, model: str) -> None:
     )
 
 
-def test_streamed_message(live: Live, fake: FakeUpstream) -> None:
+@pytest.mark.parametrize("model", ["auto", "claude-model"])
+def test_streamed_message(live: Live, fake: FakeUpstream, model: str) -> None:
     fake.enqueue(Reply("one two three four", stream_chunks=4, input_tokens=5, output_tokens=4))
-    with live.client().messages.stream(model="auto", max_tokens=50, messages=HI) as stream:
+    with live.client().messages.stream(model=model, max_tokens=50, messages=HI) as stream:
         text = "".join(stream.text_stream)
         final = stream.get_final_message()
     assert text == "one two three four"
@@ -231,3 +235,91 @@ def test_error_after_the_first_byte_is_an_error_event(live: Live, fake: FakeUpst
     ):
         for _ in s.text_stream:
             pass
+
+
+# -- the re-encoding of the chat handler's answers, without a server ----------------------------
+
+
+def _translated(answer: Response) -> tuple[int, bytes]:
+    out = _translate(answer)
+
+    async def collect() -> bytes:
+        if isinstance(out, StreamingResponse):
+            return b"".join(
+                [c if isinstance(c, bytes) else c.encode() async for c in out.body_iterator]
+            )
+        return bytes(out.body)
+
+    return out.status_code, asyncio.run(collect())
+
+
+OPENAI_STREAM = (
+    b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"Hi"},"finish_reason":null}]}\n\n'
+    b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+    b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":1,"prompt_tokens_details":{"cached_tokens":4}}}\n\n'
+    b"data: [DONE]\n\n"
+)
+TG = {"x-tiergate-request-id": "abc", "x-tiergate-model": "small-model"}
+
+
+def _names(raw: bytes) -> list[str]:
+    return [e.event for e in SSEParser().feed(raw)]
+
+
+def test_cached_stream_replay_is_re_encoded() -> None:
+    status, raw = _translated(Response(OPENAI_STREAM, headers=TG, media_type="text/event-stream"))
+    assert status == 200
+    assert _names(raw) == [
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
+    delta = json.loads(SSEParser().feed(raw)[-2].data)
+    assert delta["usage"] == {
+        "input_tokens": 5,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 4,
+        "output_tokens": 1,
+    }
+    assert json.loads(SSEParser().feed(raw)[0].data)["message"]["id"] == "msg_abc"
+
+
+@pytest.mark.parametrize(
+    ("tail", "message"),
+    [
+        (
+            b'data: {"error":{"message":"upstream died","type":"upstream_error"}}\n\n',
+            "upstream died",
+        ),
+        (b"", "ended early"),
+    ],
+)
+def test_stream_failures_end_with_an_error_event(tail: bytes, message: str) -> None:
+    first = OPENAI_STREAM.split(b"\n\n")[0] + b"\n\n"
+
+    async def body() -> AsyncIterator[bytes]:
+        yield first
+        if tail:
+            yield tail
+
+    status, raw = _translated(StreamingResponse(body(), headers=TG, media_type="text/event-stream"))
+    assert status == 200  # the headers had left already
+    events = SSEParser().feed(raw)
+    assert (
+        events[-1].event == "error" and message in json.loads(events[-1].data)["error"]["message"]
+    )
+    assert "message_stop" not in [e.event for e in events]
+
+
+def test_error_answers_change_envelope_and_keep_status_and_headers() -> None:
+    body = b'{"error":{"message":"over budget","type":"insufficient_quota","param":null,"code":"budget_exceeded"}}'
+    out = _translate(Response(body, 429, {**TG, "retry-after": "3"}, media_type="application/json"))
+    assert out.status_code == 429 and out.headers["retry-after"] == "3"
+    assert out.headers["x-tiergate-request-id"] == "abc"
+    assert json.loads(out.body) == {
+        "type": "error",
+        "error": {"type": "rate_limit_error", "message": "over budget"},
+    }
