@@ -169,10 +169,14 @@ class AllAttemptsFailed(TiergateError):
     error_type = "upstream_error"
     code = "all_upstreams_failed"
 
-    def __init__(self, errors: list[UpstreamError]):
+    def __init__(
+        self, errors: list[UpstreamError], tried: list[tuple[str, int | None]] | None = None
+    ):
         last = errors[-1] if errors else None
         detail = f": last error: {last.message}" if last else ""
         super().__init__(f"all {len(errors)} attempts failed{detail}")
         self.errors = errors
+        # (deployment id, upstream status) of every attempt, for the ledger
+        self.tried = tried or []
         if last is not None and isinstance(last, UpstreamTimeout):
             self.status = 504

@@ -66,6 +66,10 @@ class Completion:
         return len(self.attempts) - 1
 
 
+def _tried(attempts: list[AttemptRecord]) -> list[tuple[str, int | None]]:
+    return [(a.deployment, a.upstream_status) for a in attempts]
+
+
 def _plan(decision: Decision, policy: FallbackConfig, health: HealthBoard) -> Iterator[Deployment]:
     """Deployments in attempt order, skipping those whose circuit is open."""
     models = decision.candidates if policy.other_models else decision.candidates[:1]
@@ -130,7 +134,7 @@ class Executor:
         for deployment in _plan(decision, policy, self.health):
             for attempt in range(policy.retries + 1):
                 if len(attempts) >= policy.max_attempts:
-                    raise AllAttemptsFailed(errors)
+                    raise AllAttemptsFailed(errors, _tried(attempts))
                 started = time.perf_counter()
                 try:
                     response = await self._call(request, deployment)
@@ -155,7 +159,7 @@ class Executor:
                 return Completion(response, model, deployment, attempts, elapsed)
         if not errors:
             raise NoCandidates("every candidate deployment is cooling down after failures")
-        raise AllAttemptsFailed(errors)
+        raise AllAttemptsFailed(errors, _tried(attempts))
 
     async def _call(self, request: ChatRequest, deployment: Deployment) -> ChatResponse:
         adapter = self._adapter(deployment)
@@ -181,7 +185,7 @@ class Executor:
         for deployment in _plan(decision, policy, self.health):
             for attempt in range(policy.retries + 1):
                 if len(attempts) >= policy.max_attempts:
-                    raise AllAttemptsFailed(errors)
+                    raise AllAttemptsFailed(errors, _tried(attempts))
                 started = time.perf_counter()
                 try:
                     live = await self._open(request, deployment, decision)
@@ -203,7 +207,7 @@ class Executor:
                 return live
         if not errors:
             raise NoCandidates("every candidate deployment is cooling down after failures")
-        raise AllAttemptsFailed(errors)
+        raise AllAttemptsFailed(errors, _tried(attempts))
 
     async def _open(
         self, request: ChatRequest, deployment: Deployment, decision: Decision

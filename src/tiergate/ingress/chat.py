@@ -16,7 +16,7 @@ from tiergate.cache.replay import replay_chunks
 from tiergate.cache.service import BYPASS, Lookup
 from tiergate.chat import ChatRequest, decode_chat_request
 from tiergate.config.schema import FallbackConfig
-from tiergate.errors import BadRequest, TiergateError, UpstreamError
+from tiergate.errors import AllAttemptsFailed, BadRequest, TiergateError, UpstreamError
 from tiergate.execution.buffered import BufferedStream
 from tiergate.execution.executor import AttemptRecord, Completion, LiveStream
 from tiergate.execution.strategy import Strategies, request_context
@@ -170,9 +170,20 @@ async def chat_completions(request: Request) -> Response:
 
 def _fail(gateway: Gateway, ex: Exchange, exc: TiergateError) -> Response:
     response = error_response(exc, ex.headers(None, 0.0))
-    gateway.book(
-        ex.entry(status=response.status_code, error=f"{type(exc).__name__}: {exc.message}"[:500])
-    )
+    error = f"{type(exc).__name__}: {exc.message}"[:500]
+    if isinstance(exc, AllAttemptsFailed) and exc.tried:
+        # the ledger says which deployments failed and how, not only that the request did
+        tried = ",".join(f"{d}:{s or 'error'}" for d, s in exc.tried)
+        gateway.book(
+            ex.entry(
+                status=response.status_code,
+                error=error,
+                attempts=tried,
+                fallbacks=len(exc.tried) - 1,
+            )
+        )
+        return response
+    gateway.book(ex.entry(status=response.status_code, error=error))
     return response
 
 
