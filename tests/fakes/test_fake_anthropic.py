@@ -263,3 +263,10 @@ async def test_async_stream_cancel_is_recorded(fake: FakeUpstream) -> None:
                 break
     await fake.wait_idle()
     assert fake.last.disconnected and not fake.last.completed
+
+
+def test_error_code_override(sync_fake: FakeUpstream, claude: anthropic.Anthropic) -> None:
+    sync_fake.enqueue(Fault(error_after=1, status=429, code="rate_limit_error", message="slow"))
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        list(ask(claude, stream=True))
+    assert caught.value.body["error"] == {"type": "rate_limit_error", "message": "slow"}

@@ -361,3 +361,17 @@ def test_base64_embedding_decodes(sync_fake: FakeUpstream, oai: openai.OpenAI) -
     data = response.json()["data"][0]["embedding"]
     vector = struct.unpack("<4f", base64.b64decode(data))
     assert abs(sum(v * v for v in vector) - 1) < 1e-5
+
+
+def test_error_codes(sync_fake: FakeUpstream, oai: openai.OpenAI) -> None:
+    sync_fake.enqueue(
+        Fault(status=400, code="context_length_exceeded", message="This model's maximum context"),
+        Fault(status=429, code="insufficient_quota"),
+    )
+    with pytest.raises(openai.BadRequestError) as too_long:
+        ask(oai)
+    assert too_long.value.code == "context_length_exceeded"
+    assert too_long.value.type == "invalid_request_error"
+    with pytest.raises(openai.RateLimitError) as quota:
+        ask(oai)
+    assert quota.value.code == quota.value.type == "insufficient_quota"

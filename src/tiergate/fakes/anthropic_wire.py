@@ -162,20 +162,25 @@ class AnthropicWire:
         frames.append(sse({"type": "message_stop"}, "message_stop"))
         return frames
 
-    def error(self, status: int, message: str | None, retry_after: float | None) -> ErrorAnswer:
+    def error(
+        self,
+        status: int,
+        message: str | None,
+        retry_after: float | None,
+        code: str | None = None,
+    ) -> ErrorAnswer:
         """``{"type": "error", "error": {"type", "message"}}``."""
         if status == 502:
             return bad_gateway_page()
         kind, default = ERROR_TYPES.get(status, ("api_error", "Internal server error"))
-        envelope = {"type": "error", "error": {"type": kind, "message": message or default}}
+        envelope = {"type": "error", "error": {"type": code or kind, "message": message or default}}
         return ErrorAnswer(status, orjson.dumps(envelope), headers=retry_headers(retry_after))
 
-    def stream_error(self, status: int, message: str | None) -> bytes:
+    def stream_error(self, status: int, message: str | None, code: str | None = None) -> bytes:
         """``event: error`` after a 200 — the SDKs raise on it."""
         kind, default = ERROR_TYPES.get(status, ("api_error", "Internal server error"))
-        return sse(
-            {"type": "error", "error": {"type": kind, "message": message or default}}, "error"
-        )
+        error = {"type": code or kind, "message": message or default}
+        return sse({"type": "error", "error": error}, "error")
 
 
 def _message(plan: Plan, content: list[dict[str, Any]]) -> dict[str, Any]:

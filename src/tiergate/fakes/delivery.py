@@ -53,7 +53,8 @@ class Delivery:
             return await self._stream([prefix + b"data: " + _GARBAGE + b"\n\n"])
         if fault.status is not None and not mid_stream:
             return answer_error(
-                self.record, self.wire.error(fault.status, fault.message, fault.retry_after)
+                self.record,
+                self.wire.error(fault.status, fault.message, fault.retry_after, fault.code),
             )
         if not mid_stream:  # only a delay: then the reply
             answer = plan(self.prompt, fault.reply, self.serial())
@@ -61,14 +62,16 @@ class Delivery:
         if not self.prompt.stream:
             if fault.error_after is not None:
                 status = fault.status or 500
-                return answer_error(self.record, self.wire.error(status, fault.message, None))
+                return answer_error(
+                    self.record, self.wire.error(status, fault.message, None, fault.code)
+                )
             body = self.wire.render(plan(self.prompt, fault.reply, self.serial()))
             return await self._truncated_body(body)
         answer = plan(self.prompt, fault.reply, self.serial())
         frames = self.wire.render_stream(answer, self.prompt)
         if fault.error_after is not None:
             frames = frames[: min(fault.error_after, len(frames) - 1)]
-            frames.append(self.wire.stream_error(fault.status or 529, fault.message))
+            frames.append(self.wire.stream_error(fault.status or 529, fault.message, fault.code))
             return await self._stream(frames, answer.chunk_delay)
         cut = min(fault.truncate_after or 0, len(frames) - 1)
         return await self._stream(frames[:cut], answer.chunk_delay, abort=fault.drop_connection)

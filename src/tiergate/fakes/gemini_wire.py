@@ -141,7 +141,13 @@ class GeminiWire:
         frames.append(_frame(self._final(plan, last)))
         return frames
 
-    def error(self, status: int, message: str | None, retry_after: float | None) -> ErrorAnswer:
+    def error(
+        self,
+        status: int,
+        message: str | None,
+        retry_after: float | None,
+        code: str | None = None,
+    ) -> ErrorAnswer:
         """``{"error": {"code", "message", "status"}}``; 429 carries RetryInfo."""
         if status == 502:
             return bad_gateway_page()
@@ -151,13 +157,14 @@ class GeminiWire:
             details.append(
                 {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}
             )
-        return _error(503 if status == 529 else status, message, details)
+        return _error(503 if status == 529 else status, message, details, code)
 
-    def stream_error(self, status: int, message: str | None) -> bytes:
+    def stream_error(self, status: int, message: str | None, code: str | None = None) -> bytes:
         """An error object as an SSE data frame, after a 200."""
-        code = 503 if status == 529 else status
-        kind, default = STATUS.get(code, ("INTERNAL", "Internal error."))
-        return _frame({"error": {"code": code, "message": message or default, "status": kind}})
+        status = 503 if status == 529 else status
+        kind, default = STATUS.get(status, ("INTERNAL", "Internal error."))
+        error = {"code": status, "message": message or default, "status": code or kind}
+        return _frame({"error": error})
 
     def _final(self, plan: Plan, text: str) -> dict[str, Any]:
         if plan.prompt_blocked:
@@ -209,9 +216,11 @@ def _frame(data: Any) -> bytes:
     return b"data: " + orjson.dumps(data) + b"\r\n\r\n"
 
 
-def _error(status: int, message: str | None, details: list[Any] | None = None) -> ErrorAnswer:
+def _error(
+    status: int, message: str | None, details: list[Any] | None = None, code: str | None = None
+) -> ErrorAnswer:
     kind, default = STATUS.get(status, ("UNKNOWN", "Unknown error."))
-    error: dict[str, Any] = {"code": status, "message": message or default, "status": kind}
+    error: dict[str, Any] = {"code": status, "message": message or default, "status": code or kind}
     if details:
         error["details"] = details
     return ErrorAnswer(status, orjson.dumps({"error": error}))

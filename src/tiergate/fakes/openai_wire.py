@@ -195,21 +195,29 @@ class OpenAIWire:
         frames.append(DONE)
         return frames
 
-    def error(self, status: int, message: str | None, retry_after: float | None) -> ErrorAnswer:
+    def error(
+        self,
+        status: int,
+        message: str | None,
+        retry_after: float | None,
+        code: str | None = None,
+    ) -> ErrorAnswer:
         """``{"error": {"message", "type", "param", "code"}}``."""
         if status == 502:
             return bad_gateway_page()
-        kind, code, default = _ERRORS.get(
+        kind, default_code, default = _ERRORS.get(
             status, ("server_error" if status >= 500 else "invalid_request_error", None, "Error.")
         )
-        return _error(status, message or default, kind, code, retry_headers(retry_after))
+        if code == "insufficient_quota":  # the one code that is also its own type
+            kind = code
+        headers = retry_headers(retry_after)
+        return _error(status, message or default, kind, code or default_code, headers)
 
-    def stream_error(self, status: int, message: str | None) -> bytes:
+    def stream_error(self, status: int, message: str | None, code: str | None = None) -> bytes:
         """``data: {"error": {...}}`` — the SDKs raise ``APIError`` on it."""
-        kind, code, default = _ERRORS.get(status, ("server_error", None, "Overloaded."))
-        envelope = {
-            "error": {"message": message or default, "type": kind, "param": None, "code": code}
-        }
+        kind, default_code, default = _ERRORS.get(status, ("server_error", None, "Overloaded."))
+        error = {"message": message or default, "type": kind, "param": None}
+        envelope = {"error": {**error, "code": code or default_code}}
         return b"data: " + orjson.dumps(envelope) + b"\n\n"
 
 

@@ -77,11 +77,16 @@ class Fault:
     - ``drop_connection``: close the TCP connection without an answer, or, with
       ``truncate_after``, abort mid-stream instead of ending cleanly.
 
+    ``code`` replaces the protocol's usual error code for the status: OpenAI
+    ``error.code`` (e.g. ``"context_length_exceeded"``, ``"insufficient_quota"``),
+    Anthropic ``error.type``, Gemini ``error.status``. ``message`` replaces the text.
+
     ``reply`` is the content of the partial answer sent before a mid-stream fault.
     """
 
     status: int | None = None
     message: str | None = None
+    code: str | None = None
     retry_after: float | None = None
     delay_headers: float = 0.0
     garbage: bool = False

@@ -48,11 +48,21 @@ class Wire(Protocol):
         """Every SSE frame of the streaming response, in order."""
         ...
 
-    def error(self, status: int, message: str | None, retry_after: float | None) -> ErrorAnswer:
-        """An error response in the protocol's envelope."""
+    def error(
+        self,
+        status: int,
+        message: str | None,
+        retry_after: float | None,
+        code: str | None = None,
+    ) -> ErrorAnswer:
+        """An error response in the protocol's envelope.
+
+        ``code`` overrides the protocol's error code for the status (OpenAI ``code``,
+        Anthropic ``error.type``, Gemini ``status``).
+        """
         ...
 
-    def stream_error(self, status: int, message: str | None) -> bytes:
+    def stream_error(self, status: int, message: str | None, code: str | None = None) -> bytes:
         """An in-stream error frame, sent after a 200."""
         ...
 
