@@ -161,9 +161,8 @@ class QualityMonitor:
         served = self._served.get(request_id)
         # Another key's request looks unknown: feedback must not reveal or skew others' ids.
         if served is None or (served.key_name is not None and served.key_name != key_name):
-            raise UnknownRequest(
-                f"no request {request_id!r} is known to this gateway", param="request_id"
-            )
+            # The id is not echoed: error bodies never quote what a client sent.
+            raise UnknownRequest("no request with this id is known", param="request_id")
         self.record(served.route, served.model, score, source=kind, request_id=request_id)
         return {
             "request_id": request_id,
