@@ -81,11 +81,11 @@ def compact(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
 
-async def send(
-    adapter: Adapter, request: ChatRequest, dep: Deployment, *, stream: bool
-) -> ChatResponse:
-    """One real HTTP round trip through the adapter (a stream is folded with `accumulate`)."""
-    upstream_call = adapter.build(request, dep, stream=stream)
+async def stream_chunks(
+    adapter: Adapter, request: ChatRequest, dep: Deployment
+) -> tuple[list[ChatChunk], bool]:
+    """Every chunk of a streamed call, and whether the provider's end marker came."""
+    upstream_call = adapter.build(request, dep, stream=True)
     async with (
         aiohttp.ClientSession() as session,
         session.post(
@@ -94,8 +94,6 @@ async def send(
     ):
         if resp.status >= 400:
             raise adapter.map_error(resp.status, await resp.read(), resp.headers)
-        if not stream:
-            return adapter.parse(await resp.read(), dep)
         decoder = adapter.stream_decoder(dep)
         parser = SSEParser()
         chunks: list[ChatChunk] = []
@@ -104,5 +102,24 @@ async def send(
                 chunks.extend(decoder.feed(event))
         for event in parser.close():
             chunks.extend(decoder.feed(event))
-        assert decoder.finished, "the stream ended without the provider's end marker"
+        return chunks, decoder.finished
+
+
+async def send(
+    adapter: Adapter, request: ChatRequest, dep: Deployment, *, stream: bool
+) -> ChatResponse:
+    """One real HTTP round trip through the adapter (a stream is folded with `accumulate`)."""
+    if stream:
+        chunks, finished = await stream_chunks(adapter, request, dep)
+        assert finished, "the stream ended without the provider's end marker"
         return accumulate(chunks)
+    upstream_call = adapter.build(request, dep, stream=False)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            upstream_call.url, headers=upstream_call.headers, data=upstream_call.body
+        ) as resp,
+    ):
+        if resp.status >= 400:
+            raise adapter.map_error(resp.status, await resp.read(), resp.headers)
+        return adapter.parse(await resp.read(), dep)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from tests.providers.adapter_kit import call, chat, deployment, send, tool_def, user
+from tests.providers.adapter_kit import call, chat, deployment, send, stream_chunks, tool_def, user
 
 from tiergate.errors import UpstreamAuthFailed, UpstreamError, UpstreamRejected
 from tiergate.fakes import FakeUpstream, Fault, Reply, ToolCall
@@ -112,3 +112,9 @@ async def test_in_stream_overloaded_error(fake: FakeUpstream, dep: Deployment) -
     with pytest.raises(UpstreamError) as err:
         await send(ADAPTER, chat(user("hi")), dep, stream=True)
     assert err.value.retryable and err.value.upstream_status == 529
+
+
+async def test_truncated_stream_is_not_finished(fake: FakeUpstream, dep: Deployment) -> None:
+    fake.enqueue(Fault(truncate_after=4, reply=Reply("a b c d e f", stream_chunks=6)))
+    chunks, finished = await stream_chunks(ADAPTER, chat(user("hi")), dep)
+    assert chunks and not finished  # the executor must not take this for a whole answer

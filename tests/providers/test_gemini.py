@@ -19,6 +19,7 @@ from tests.providers.adapter_kit import (
     json_objects,
     send,
     split_anywhere,
+    stream_chunks,
     texts,
     tool_def,
     tool_names,
@@ -676,3 +677,9 @@ async def test_e2e_errors(fake: FakeUpstream, live: Deployment) -> None:
     with pytest.raises(UpstreamError) as err:
         await send(ADAPTER, chat(user("hi")), live, stream=True)
     assert err.value.retryable
+
+
+async def test_e2e_truncated_stream_is_not_finished(fake: FakeUpstream, live: Deployment) -> None:
+    fake.enqueue(Fault(truncate_after=2, reply=Reply("a b c d e f", stream_chunks=6)))
+    chunks, finished = await stream_chunks(ADAPTER, chat(user("hi")), live)
+    assert chunks and not finished
