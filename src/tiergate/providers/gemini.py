@@ -21,6 +21,10 @@ Mapping decisions where the two protocols disagree:
   an empty answer with finish reason `content_filter` and the reason in `refusal`, the
   same shape a content-filtered answer has on the other providers. It is not an error:
   the upstream worked, billed the prompt, and another model would likely refuse too.
+- Finish reasons: STOP is `tool_calls` when the answer calls a function, else `stop`;
+  MAX_TOKENS is `length`; the safety family (SAFETY, RECITATION, BLOCKLIST,
+  PROHIBITED_CONTENT, SPII, IMAGE_*) is `content_filter`; anything else (OTHER,
+  MALFORMED_FUNCTION_CALL, ...) is `stop`. Thought parts are never part of the answer.
 - `presence_penalty` / `frequency_penalty` are not sent: several Gemini models reject
   them. Gemini accepts at most 5 stop sequences; more is a `BadRequest`.
 """
