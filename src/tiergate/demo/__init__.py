@@ -1,0 +1,1 @@
+"""`tiergate demo`: the whole product, offline, against simulated providers."""

@@ -1,0 +1,58 @@
+"""The demo's simulated providers: one fake upstream speaking all three wire protocols,
+with per-tier latency, answer lengths from the workload, and a seeded share of faults."""
+
+from __future__ import annotations
+
+import random
+
+from tiergate.fakes import Fault, Prompt, Reply, Scripted
+
+# (seconds before the first byte, seconds per output token) by upstream model family
+_SPEED = {
+    "budget": (0.10, 0.002),
+    "standard": (0.20, 0.004),
+    "premium": (0.35, 0.008),
+}
+_WORDS = (
+    "the answer considers each point in turn and explains the reasoning with a short example "
+    "before it moves on to the next part of the question"
+).split()
+
+
+class SimulatedProviders:
+    """A `Responder` for `FakeUpstream.respond_with`: realistic, reproducible behaviour."""
+
+    def __init__(
+        self, answer_tokens: dict[str, int], tiers: dict[str, str], fault_rate: float = 0.06
+    ):
+        self._tokens = answer_tokens  # last user text -> answer length in tokens
+        self._tiers = tiers  # upstream model id -> tier
+        self._fault_rate = fault_rate
+        self._rng = random.Random(7)
+
+    def __call__(self, prompt: Prompt) -> Scripted | None:
+        tokens = self._tokens.get(prompt.last_user_text, 60)
+        if prompt.max_tokens is not None:
+            tokens = min(tokens, prompt.max_tokens)
+        first_byte, per_token = _SPEED.get(self._tiers.get(prompt.model, "standard"), (0.2, 0.004))
+        first_byte *= 0.75 + self._rng.random() / 2
+        if self._rng.random() < self._fault_rate:
+            overloaded = 529 if prompt.protocol == "anthropic" else 503
+            status = self._rng.choice((429, 500, overloaded))
+            return Fault(status=status, retry_after=0.2 if status == 429 else None)
+        text = None if prompt.json_mode else _text(tokens)
+        if prompt.stream:
+            chunks = max(1, tokens // 6)
+            return Reply(
+                text=text,
+                output_tokens=tokens,
+                stream_chunks=chunks,
+                delay_headers=first_byte,
+                chunk_delay=per_token * tokens / chunks,
+            )
+        return Reply(text=text, output_tokens=tokens, delay_headers=first_byte + per_token * tokens)
+
+
+def _text(tokens: int) -> str:
+    words = [_WORDS[i % len(_WORDS)] for i in range(max(1, int(tokens * 0.75)))]
+    return " ".join(words).capitalize() + "."
