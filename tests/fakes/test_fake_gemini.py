@@ -221,8 +221,18 @@ def test_missing_contents_is_invalid(sync_fake: FakeUpstream) -> None:
     assert response.json()["error"]["status"] == "INVALID_ARGUMENT"
 
 
-def test_unknown_action(sync_fake: FakeUpstream) -> None:
+def test_stream_without_sse_is_a_json_array(sync_fake: FakeUpstream) -> None:
+    sync_fake.enqueue(Reply("one two three"))
     url = f"{sync_fake.base_url('gemini')}/models/g:streamGenerateContent"  # no alt=sse
+    response = httpx2.post(url, json=HELLO)
+    assert response.headers["content-type"].startswith("application/json")
+    chunks = response.json()
+    assert len(chunks) == 3 and chunks[-1]["candidates"][0]["finishReason"] == "STOP"
+    assert "usageMetadata" in chunks[-1] and "usageMetadata" not in chunks[0]
+
+
+def test_unknown_action(sync_fake: FakeUpstream) -> None:
+    url = f"{sync_fake.base_url('gemini')}/models/g:countTokens"
     assert httpx2.post(url, json=HELLO).status_code == 404
 
 

@@ -52,9 +52,16 @@ _UNSAFE = [
 
 
 class GeminiWire:
-    """Parsing and rendering for ``/v1beta/models/{model}:generateContent``."""
+    """Parsing and rendering for ``/v1beta/models/{model}:generateContent``.
+
+    With ``json_array=True`` it serves ``:streamGenerateContent`` without
+    ``alt=sse``: one JSON array of the stream's responses.
+    """
 
     name: WireProtocol = "gemini"
+
+    def __init__(self, *, json_array: bool = False) -> None:
+        self.json_array = json_array
 
     def check_headers(
         self, headers: Mapping[str, str], query: Mapping[str, str], api_key: str | None
@@ -125,7 +132,9 @@ class GeminiWire:
         )
 
     def render(self, plan: Plan) -> bytes:
-        """A GenerateContentResponse."""
+        """A GenerateContentResponse (or the JSON array of a non-SSE stream)."""
+        if self.json_array:
+            return b"[" + b",\r\n".join(orjson.dumps(c) for c in self._chunks(plan)) + b"]"
         return orjson.dumps(self._final(plan, plan.text))
 
     def render_stream(self, plan: Plan, prompt: Prompt) -> list[bytes]:
@@ -133,13 +142,14 @@ class GeminiWire:
 
         No ``[DONE]``: the stream simply ends.
         """
+        return [_frame(chunk) for chunk in self._chunks(plan)]
+
+    def _chunks(self, plan: Plan) -> list[dict[str, Any]]:
         if plan.prompt_blocked or (not plan.chunks and not plan.tool_calls):
-            return [_frame(self._final(plan, plan.text))]
+            return [self._final(plan, plan.text)]
         pieces = list(plan.chunks)
         last = "" if plan.tool_calls else pieces.pop()
-        frames = [_frame(_partial(plan, piece)) for piece in pieces]
-        frames.append(_frame(self._final(plan, last)))
-        return frames
+        return [*(_partial(plan, piece) for piece in pieces), self._final(plan, last)]
 
     def error(
         self,

@@ -29,6 +29,7 @@ _DEFAULT_MODELS = ("mock-model", "gpt-4o-mini", "gpt-4o", "text-embedding-3-smal
 _OPENAI = OpenAIWire()
 _ANTHROPIC = AnthropicWire()
 _GEMINI = GeminiWire()
+_GEMINI_ARRAY = GeminiWire(json_array=True)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -202,11 +203,13 @@ class FakeUpstream:
         model, _, action = request.match_info["target"].rpartition(":")
         if action == "generateContent":
             return await self._chat(request, _GEMINI, model, False)
-        if action == "streamGenerateContent" and request.query.get("alt") == "sse":
-            return await self._chat(request, _GEMINI, model, True)
+        if action == "streamGenerateContent":
+            if request.query.get("alt") == "sse":
+                return await self._chat(request, _GEMINI, model, True)
+            return await self._chat(request, _GEMINI_ARRAY, model, False)
         record = self._record(request, "gemini")
         record.finished = time.monotonic()
-        message = f"the fake serves generateContent and streamGenerateContent?alt=sse, not {action}"
+        message = f"the fake serves generateContent and streamGenerateContent, not {action}"
         return answer_error(record, _GEMINI.error(404, message, None))
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
