@@ -13,10 +13,36 @@ _SPEED = {
     "standard": (0.20, 0.004),
     "premium": (0.35, 0.008),
 }
-_WORDS = (
-    "the answer considers each point in turn and explains the reasoning with a short example "
-    "before it moves on to the next part of the question"
-).split()
+_WORDS = tuple(
+    [
+        "the",
+        "answer",
+        "considers",
+        "each",
+        "point",
+        "in",
+        "turn",
+        "and",
+        "explains",
+        "the",
+        "reasoning",
+        "with",
+        "a",
+        "short",
+        "example",
+        "before",
+        "it",
+        "moves",
+        "on",
+        "to",
+        "the",
+        "next",
+        "part",
+        "of",
+        "the",
+        "question",
+    ]
+)
 
 
 class SimulatedProviders:

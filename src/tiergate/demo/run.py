@@ -95,9 +95,9 @@ async def _send(
 ) -> tuple[str | None, BaseException | None]:
     try:
         if item.stream:
-            async with client.chat.completions.with_streaming_response.create(
+            async with client.chat.completions.with_streaming_response.create(  # type: ignore[call-overload]
                 model="auto",
-                messages=item.messages,  # type: ignore[arg-type]
+                messages=item.messages,
                 stream=True,
                 stream_options={"include_usage": True},
                 **item.params,
@@ -182,7 +182,7 @@ async def run_demo(
         server.should_exit = True
         await serving
         await fake.stop()
-    protocols = {
+    protocols: dict[str, str] = {
         m.name: m.deployments[0].provider.kind for m in gateway.fleet.models.values()
     }
     return DemoResult(list(ledger.entries), kinds, protocols, failed, seconds, FLAGSHIP)
