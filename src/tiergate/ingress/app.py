@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from tiergate.errors import ClientError, NotFound, TiergateError
 from tiergate.gateway import Gateway
-from tiergate.ingress import dashboard
+from tiergate.ingress import admin, dashboard
 from tiergate.ingress.chat import chat_completions
 from tiergate.ingress.errors import error_body, error_response
 from tiergate.ingress.feedback import feedback
@@ -58,6 +58,7 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> Starlette:
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/health/live", live, methods=["GET"]),
         Route("/health/ready", ready, methods=["GET"]),
+        *admin.routes(),
         Route("/v1/feedback", feedback, methods=["POST"]),
         Route("/metrics", dashboard.metrics, methods=["GET"]),
         Route("/dashboard", dashboard.page, methods=["GET"]),
