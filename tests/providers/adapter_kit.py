@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import collections.abc
 import itertools
-from typing import Any
+import types
+from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import aiohttp
 import msgspec
 from hypothesis import strategies as st
+from typing_extensions import is_typeddict
 
 from tiergate.chat import ChatChunk, ChatRequest, ChatResponse, accumulate, convert_chat_request
 from tiergate.fleet import Deployment, Provider, ProviderKind
@@ -123,3 +126,44 @@ async def send(
         if resp.status >= 400:
             raise adapter.map_error(resp.status, await resp.read(), resp.headers)
         return adapter.parse(await resp.read(), dep)
+
+
+def conforms(value: Any, tp: Any) -> bool:
+    """True when `value` fits the SDK type `tp`, with no key its TypedDicts do not declare.
+
+    Pydantic ignores unknown TypedDict keys, so this walks the types itself: a misspelt
+    field anywhere in a request body fails here.
+    """
+    if tp is Any or tp is object:
+        return True
+    origin = get_origin(tp)
+    if origin is Annotated:
+        return conforms(value, get_args(tp)[0])
+    if is_typeddict(tp):
+        if not isinstance(value, dict):
+            return False
+        hints = get_type_hints(tp)
+        required: frozenset[str] = getattr(tp, "__required_keys__", frozenset())
+        return (
+            set(value) <= set(hints)
+            and required <= set(value)
+            and all(conforms(v, hints[k]) for k, v in value.items())
+        )
+    if origin in (Union, types.UnionType):
+        return any(conforms(value, a) for a in get_args(tp))
+    if origin is Literal:
+        return value in get_args(tp)
+    if tp is type(None):
+        return value is None
+    if tp is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if tp in (str, int, bool):
+        return isinstance(value, tp) and (tp is bool or not isinstance(value, bool))
+    if tp is dict or origin in (dict, collections.abc.Mapping):
+        return isinstance(value, dict)
+    if origin is not None:
+        if not isinstance(value, list):
+            return False
+        args = get_args(tp)
+        return all(conforms(v, args[0]) for v in value) if args else True
+    return True  # SDK classes for file inputs and the like: not in our bodies

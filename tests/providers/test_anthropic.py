@@ -6,13 +6,16 @@ from typing import Any
 
 import msgspec
 import pytest
+from anthropic.types.message_create_params import MessageCreateParamsNonStreaming
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tests.providers.adapter_kit import (
     body,
     call,
     chat,
     compact,
+    conforms,
     deployment,
     feed_all,
     json_objects,
@@ -22,7 +25,6 @@ from tests.providers.adapter_kit import (
     tool_names,
     user,
 )
-
 from tiergate.chat import ChatResponse, accumulate
 from tiergate.errors import BadRequest, UpstreamAuthFailed, UpstreamError, UpstreamRejected
 from tiergate.providers.anthropic import (
@@ -852,6 +854,7 @@ def test_round_trip_preserves_text_tool_names_and_arguments(
         tools=[tool_def(name, {"type": "object"})],
     )
     sent = body(ADAPTER.build(request, DEP, stream=False))
+    assert conforms(sent, MessageCreateParamsNonStreaming)
     first, assistant, last = sent["messages"]
     assert first["content"] == [{"type": "text", "text": question}]
     tool_use = assistant["content"][0]
@@ -891,3 +894,70 @@ def test_foreign_tool_call_ids_are_made_acceptable_on_both_sides() -> None:
     )
     assert b["messages"][1]["content"][0]["id"] == "fc_7_a_b"
     assert b["messages"][2]["content"][0]["tool_use_id"] == "fc_7_a_b"
+
+
+# -- every body we build fits the official SDK's request types, key for key --------------------
+
+RICH = [
+    chat(user("hi")),
+    chat(
+        {"role": "system", "content": "S"},
+        user(
+            [
+                {"type": "text", "text": "look"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+                {"type": "image_url", "image_url": {"url": "https://e.com/a.png"}},
+            ]
+        ),
+        {"role": "assistant", "content": "x", "tool_calls": [call("t1", "f", '{"a":1}')]},
+        {
+            "role": "tool",
+            "tool_call_id": "t1",
+            "content": [
+                {"type": "text", "text": "r"},
+                {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,AAAA"}},
+            ],
+        },
+        {"role": "assistant", "content": "prefill "},
+        tools=[tool_def("f", {"type": "object"}, description="d", strict=True), tool_def("g")],
+        tool_choice={"type": "function", "function": {"name": "f"}},
+        parallel_tool_calls=False,
+        stop=["X"],
+        user="u",
+        max_tokens=9,
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "n", "schema": {"type": "object"}},
+        },
+    ),
+    chat(
+        user("q"),
+        {"role": "assistant", "tool_calls": [call("t1", "f", "{}"), call("t2", "f", "{}")]},
+        {"role": "tool", "tool_call_id": "t1", "content": "a"},
+        {"role": "tool", "tool_call_id": "t2", "content": ""},
+        tools=[tool_def("f")],
+        tool_choice="none",
+        response_format={"type": "json_object"},
+    ),
+]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("request_", RICH)
+def test_bodies_fit_the_sdk_request_types(request_: Any, stream: bool) -> None:
+    from anthropic.types import message_create_params as params
+
+    sent = body(ADAPTER.build(request_, DEP, stream=stream))
+    # The 2.x SDK types leave out the sampling parameters, which API 2023-06-01 still takes.
+    sent = {k: v for k, v in sent.items() if k not in ("temperature", "top_p")}
+    kind = params.MessageCreateParamsStreaming if stream else params.MessageCreateParamsNonStreaming
+    assert conforms(sent, kind)
+
+
+def test_conforms_catches_a_misspelt_key() -> None:
+    from anthropic.types import message_create_params as params
+
+    sent = body(ADAPTER.build(RICH[1], DEP, stream=False))
+    sent.pop("temperature", None)
+    sent["tool_choice"] = {"type": "tool", "nam": "f"}
+    assert not conforms(sent, params.MessageCreateParamsNonStreaming)
