@@ -76,3 +76,30 @@ def test_timeout_before_headers(sync_fake: FakeUpstream, protocol: WireProtocol)
         call(sync_fake, protocol, timeout=0.2)
     sync_fake.wait_idle_blocking()
     assert sync_fake.last.disconnected and sync_fake.last.protocol == protocol
+
+
+def test_images_count_as_prompt_tokens(sync_fake: FakeUpstream) -> None:
+    image = "data:image/png;base64,iVBORw0KGgo="
+    openai_body = {
+        "model": "m",
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": USER},
+                    {"type": "image_url", "image_url": {"url": image}},
+                ],
+            }
+        ],
+    }
+    data = httpx2.post(sync_fake.base_url() + "/chat/completions", json=openai_body).json()
+    gemini_body = {
+        "contents": [
+            {"parts": [{"text": USER}, {"inlineData": {"mimeType": "image/png", "data": "iVBO"}}]}
+        ]
+    }
+    url = f"{sync_fake.base_url('gemini')}/models/m:generateContent"
+    gemini = httpx2.post(url, json=gemini_body).json()
+    text_only = (len(USER) + 3) // 4 + 3
+    assert data["usage"]["prompt_tokens"] == gemini["usageMetadata"]["promptTokenCount"]
+    assert data["usage"]["prompt_tokens"] >= text_only + 700

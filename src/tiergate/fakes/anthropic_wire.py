@@ -15,6 +15,7 @@ from tiergate.fakes.prompt import (
     ToolSpec,
     WireProtocol,
     int_or_none,
+    media_chars,
     stops_of,
     text_of,
 )
@@ -85,7 +86,7 @@ class AnthropicWire:
                 raise BadRequest("messages: roles must be 'user' or 'assistant'")
             content = message.get("content")
             text = text_of(content)
-            chars += len(text)
+            chars += len(text) + media_chars(content)
             if isinstance(content, list):
                 for block in content:
                     if isinstance(block, Mapping) and block.get("type") == "tool_use":

@@ -15,6 +15,7 @@ from tiergate.fakes.prompt import (
     ToolSpec,
     WireProtocol,
     int_or_none,
+    media_chars,
     stops_of,
 )
 from tiergate.fakes.wire import ErrorAnswer, bad_gateway_page
@@ -102,7 +103,7 @@ class GeminiWire:
             if not isinstance(content, Mapping):
                 raise BadRequest("* GenerateContentRequest.contents: invalid content")
             text = _parts_text(content.get("parts"))
-            chars += len(text)
+            chars += len(text) + media_chars(content.get("parts"))
             if content.get("role", "user") == "user" and text:
                 last_user = text
         config = _get(body, "generationConfig", "generation_config")

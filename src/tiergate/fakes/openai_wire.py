@@ -20,6 +20,7 @@ from tiergate.fakes.prompt import (
     ToolSpec,
     WireProtocol,
     int_or_none,
+    media_chars,
     stops_of,
     text_of,
 )
@@ -89,7 +90,7 @@ class OpenAIWire:
             if not isinstance(message, Mapping) or "role" not in message:
                 raise BadRequest("Invalid value for 'messages': each needs a role.", "messages")
             text = text_of(message.get("content"))
-            chars += len(text)
+            chars += len(text) + media_chars(message.get("content"))
             for call in message.get("tool_calls") or ():
                 function = call.get("function", {}) if isinstance(call, Mapping) else {}
                 chars += len(str(function.get("name", ""))) + len(str(function.get("arguments")))

@@ -55,6 +55,36 @@ class Prompt:
         return max(1, (self.prompt_chars + 3) // 4 + 3 * self.message_count)
 
 
+MEDIA_CHARS = 3000
+"""Prompt characters an image / audio / document part counts for (about 750 tokens)."""
+_MEDIA_KEYS = frozenset(
+    {
+        "image_url",
+        "input_audio",
+        "image",
+        "document",
+        "file",
+        "inlineData",
+        "inline_data",
+        "fileData",
+        "file_data",
+    }
+)
+
+
+def media_chars(content: Any) -> int:
+    """Characters to count for the media parts of a content list (any protocol)."""
+    if not isinstance(content, list):
+        return 0
+    count = 0
+    for part in content:
+        if isinstance(part, Mapping) and (
+            part.get("type") in _MEDIA_KEYS or not _MEDIA_KEYS.isdisjoint(part.keys())
+        ):
+            count += 1
+    return count * MEDIA_CHARS
+
+
 def text_of(content: Any) -> str:
     """The text in a message content: a string or a list of typed blocks / parts."""
     if isinstance(content, str):
