@@ -35,6 +35,7 @@ _FIELD_NAMES = dict(
     zip(ChatRequest.__struct_fields__, ChatRequest.__struct_encode_fields__, strict=True)
 )
 _EVENT_STREAM = "text/event-stream"
+ENDPOINT = "messages"
 # Headers of the inner answer that describe its body, not the request.
 _BODY_HEADERS = frozenset({"content-length", "content-type", "content-encoding"})
 
@@ -114,6 +115,8 @@ def _chat_body(chat: ChatRequest) -> bytes:
 def _inner_request(request: Request, body: bytes) -> Request:
     """The same HTTP request, carrying the translated body to the chat handler."""
     scope = dict(request.scope)
+    # For the ledger: the chat handler can read `request.state.endpoint` to book "messages".
+    scope["state"] = {**request.scope.get("state", {}), "endpoint": ENDPOINT}
     scope["headers"] = [
         (k, v) for k, v in request.scope["headers"] if k not in (b"content-length", b"content-type")
     ] + [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
