@@ -185,14 +185,15 @@ def _default_text(prompt: Prompt, length: int | None, min_words: int | None) -> 
         return orjson.dumps(value).decode()
     text = "echo: " + user[:_ECHO_LIMIT] if user else "echo"
     target_chars = length * 4 if length else 0
-    words = _filler_words(user)
-    i = 0
-    while len(text) < target_chars or (min_words is not None and text.count(" ") + 1 < min_words):
-        text += " " + words[i % len(words)]
-        i += 1
-    if target_chars:
-        text = text[:target_chars]
-    return text
+    pieces, chars, count = [text], len(text), text.count(" ") + 1
+    filler = _filler_words(user)
+    while chars < target_chars or (min_words is not None and count < min_words):
+        word = filler[count % len(filler)]
+        pieces.append(word)
+        chars += len(word) + 1
+        count += 1
+    text = " ".join(pieces)
+    return text[:target_chars] if target_chars else text
 
 
 def _filler_words(user: str) -> tuple[str, ...]:

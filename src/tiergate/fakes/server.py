@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
@@ -30,7 +30,6 @@ _OPENAI = OpenAIWire()
 _ANTHROPIC = AnthropicWire()
 _GEMINI = GeminiWire()
 _GEMINI_ARRAY = GeminiWire(json_array=True)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class FakeUpstream:
