@@ -34,6 +34,7 @@ __all__ = [
     "evaluate_router",
     "evaluate_two",
     "tolerance_sweep",
+    "value_sweep",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -136,6 +137,41 @@ def tolerance_sweep(
     return points
 
 
+def value_sweep(
+    predicted: FloatArray,
+    prices: Sequence[float],
+    scores: FloatArray,
+    costs: FloatArray,
+    steps: int = 301,
+) -> list[CostQualityPoint]:
+    """Mean realised (cost, score) of ``LearnedRouter.choose_by_value`` over a range of values.
+
+    Values run geometrically from a hundredth of the cheapest price to ten
+    thousand times the dearest, which spans "always the cheapest" to "always
+    the best predicted".
+    """
+    price = np.asarray(prices, dtype=np.float64)
+    positive = price[price > 0]
+    low = float(positive.min()) / 100 if len(positive) else 1e-6
+    high = float(price.max()) * 1e4 if price.max() > 0 else 1.0
+    rows = np.arange(len(predicted))
+    # Columns cheapest first, so argmin's first-index rule breaks ties by price
+    # as choose_by_value does.
+    by_price = np.argsort(price, kind="stable")
+    q, p = predicted[:, by_price], price[by_price]
+    points = []
+    for value in np.concatenate([[0.0], np.geomspace(low, high, steps)]):
+        chosen = by_price[np.argmin(p[None, :] - value * q, axis=1)]
+        points.append(
+            CostQualityPoint(
+                float(costs[rows, chosen].mean()),
+                float(scores[rows, chosen].mean()),
+                f"{value:.3g}",
+            )
+        )
+    return points
+
+
 def evaluate_many(
     predicted: FloatArray,
     table: OutcomeTable,
@@ -157,9 +193,13 @@ def evaluate_many(
     ]
     reference = max(singles, key=lambda p: (p.quality, -p.cost))
     target = QUALITY_TARGET * reference.quality
-    curves = {"router": tolerance_sweep(predicted, prices, table.scores, costs)}
+    curves = {
+        "router (value)": value_sweep(predicted, prices, table.scores, costs),
+        "router (tolerance)": tolerance_sweep(predicted, prices, table.scores, costs),
+    }
     for name, other in (extra or {}).items():
-        curves[name] = tolerance_sweep(other, prices, table.scores, costs)
+        curves[f"{name} (value)"] = value_sweep(other, prices, table.scores, costs)
+        curves[f"{name} (tolerance)"] = tolerance_sweep(other, prices, table.scores, costs)
     frontiers = {name: pareto_frontier(points) for name, points in curves.items()}
     frontiers["random"] = random_mix_frontier(singles)
     share = {}

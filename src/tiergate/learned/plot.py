@@ -66,7 +66,9 @@ def plot_many(report: ManyModelReport, path: str | Path) -> None:
             textcoords="offset points",
         )
     ax.axhline(report.target, color="grey", linestyle=":", label="95% of the best model")
-    ax.set_xscale("symlog", linthresh=1.0)
+    if min(p.cost for p in report.singles) > 0:
+        # Prices span two orders of magnitude: a log axis keeps the cheap end readable.
+        ax.set_xscale("log")
     ax.set_xlabel(f"Cost (% of {report.reference})")
     ax.set_ylabel("Quality (mean score)")
     ax.set_title(f"Cost and quality, {report.n_prompts} prompts, {len(report.models)} models")
