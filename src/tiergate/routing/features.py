@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from tiergate.chat import ChatRequest
 from tiergate.routing.language import detect_language
 
-HEAD_CHARS = 1000
-TAIL_CHARS = 500
+HEAD_CHARS = 600
+TAIL_CHARS = 300
 
 # Code: a fence anywhere, or a line that starts like code. The pattern begins with a
 # literal newline so that the regex engine can skip ahead with a fast literal search.
@@ -31,8 +31,13 @@ _CODE_FIRST = re.compile(
 )
 _LENGTH_CUE = re.compile(r"(\d{1,3}(?:,\d{3})+|\d+)[ -]?(words?|pages?|paragraphs?|lines?)\b")
 _TOKENS_PER = {"word": 1.4, "page": 700.0, "paragraph": 120.0, "line": 12.0}
-_CUE_UNITS = ("word", "page", "paragraph", "line")
 DEFAULT_OUTPUT_TOKENS = 300
+# Every ASCII and common Unicode punctuation mark becomes a space, so that `split()` (C
+# speed) yields the window's words, as a regex `\w+` would but ten times faster.
+_PUNCT_CHARS = (
+    "!\"#$%&'()*+,-./:;<=>?@[\\]^`{|}~\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u00bf\u00a1"
+)
+_PUNCTUATION = str.maketrans(_PUNCT_CHARS, " " * len(_PUNCT_CHARS))
 
 
 def estimate_tokens(text: str) -> int:
@@ -64,6 +69,14 @@ class RequestFeatures:
     expected_output_tokens: int
     output_cue: int | None = None  # output length asked for in words, in tokens
     _language: str | None = field(default=None, repr=False)
+    _words: frozenset[str] | None = field(default=None, repr=False)
+
+    @property
+    def words(self) -> frozenset[str]:
+        """The distinct words of the instruction window; computed on first use."""
+        if self._words is None:
+            self._words = frozenset(self.window.translate(_PUNCTUATION).split())
+        return self._words
 
     @property
     def language(self) -> str:
@@ -76,7 +89,7 @@ class RequestFeatures:
 def expected_output_from_cues(window: str) -> int | None:
     """Output length asked for in words ("write a 2,000-word post"), in tokens."""
     # Most prompts name no unit at all: a few literal searches avoid the regex scan.
-    if not any(unit in window for unit in _CUE_UNITS):
+    if not ("word" in window or "page" in window or "paragraph" in window or "line" in window):
         return None
     best: int | None = None
     for match in _LENGTH_CUE.finditer(window):

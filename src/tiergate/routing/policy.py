@@ -42,6 +42,10 @@ class Effective:
     max_cost_usd: float | None = None
 
 
+_PLAIN = Policy()
+NO_POLICY = Effective()  # shared: never mutated (callers only read an Effective)
+
+
 def _tighter(a: float | None, b: float | None) -> float | None:
     if a is None:
         return b
@@ -52,6 +56,18 @@ def effective_policy(
     policy: Policy, ctx: RequestContext, tier_rank: dict[str, int], tags: Collection[str]
 ) -> Effective:
     """Merge every source; the strictest wins on each point."""
+    if (
+        policy is _PLAIN
+        or (
+            policy.min_tier is None
+            and policy.max_tier is None
+            and not policy.domains
+            and not policy.blocked_models
+            and policy.latency_budget_ms is None
+            and policy.max_cost_usd is None
+        )
+    ) and (ctx.min_tier is None and ctx.max_cost_usd is None and ctx.latency_budget_ms is None):
+        return NO_POLICY  # the common case, without allocating
     eff = Effective(
         max_tier=policy.max_tier,
         latency_budget_ms=_tighter(policy.latency_budget_ms, ctx.latency_budget_ms),

@@ -20,7 +20,7 @@ from tiergate.fleet import Fleet, Model
 from tiergate.routing.context import RequestContext
 from tiergate.routing.decision import Decision
 from tiergate.routing.features import RequestFeatures, extract_features
-from tiergate.routing.policy import Effective, Policy, effective_policy
+from tiergate.routing.policy import NO_POLICY, Effective, Policy, effective_policy
 from tiergate.routing.route import Route
 from tiergate.routing.rules import decide_tier
 
@@ -221,7 +221,7 @@ class Router:
         return tier
 
     def _allowed(self, model: Model, ctx: RequestContext, eff: Effective) -> bool:
-        if model.name in eff.blocked:
+        if eff.blocked and model.name in eff.blocked:
             return False
         if ctx.allowed_models and model.name not in ctx.allowed_models:
             return False
@@ -265,13 +265,18 @@ class Router:
         return None
 
     def _out(self, model: Model) -> bool:
-        return all(self._cooling(d.id) for d in model.deployments)
+        """True when every deployment of the model is cooling down."""
+        cooling = self._cooling
+        return all(cooling(d.id) for d in model.deployments)
 
     def _order(
         self, models: Sequence[Model], f: RequestFeatures, ctx: RequestContext, eff: Effective
     ) -> list[Model]:
         """Capable, allowed models, cheapest first for this request's tokens; cooling last."""
-        fit = [m for m in models if self._unfit(m, f) is None and self._allowed(m, ctx, eff)]
+        if eff is NO_POLICY and not ctx.allowed_models and not ctx.allowed_tiers:
+            fit = [m for m in models if self._unfit(m, f) is None]
+        else:
+            fit = [m for m in models if self._unfit(m, f) is None and self._allowed(m, ctx, eff)]
         if len(fit) < 2:
             return fit
         p, o = f.prompt_tokens, f.expected_output_tokens
@@ -328,11 +333,11 @@ class Router:
                     + ", ".join(f"{m.name} (p50 {self._p50(m):.0f} ms)" for m in slow)
                     + " back"
                 )
-        if self._out(candidates[0]):
-            reasons.append(f"{candidates[0].name}: every deployment is cooling down")
-        else:
-            cooling = [m.name for m in candidates if self._out(m)]
-            if cooling:
+        cooling = [m.name for m in candidates if self._out(m)]
+        if cooling:
+            if cooling[0] == candidates[0].name:
+                reasons.append(f"{cooling[0]}: every deployment is cooling down")
+            else:
                 reasons.append(f"cooling down, tried last: {', '.join(cooling)}")
         return candidates
 
