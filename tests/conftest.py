@@ -9,6 +9,7 @@ from pathlib import Path
 
 import openai
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tiergate.config.loader import parse_config
 from tiergate.fakes import FakeUpstream
@@ -16,6 +17,13 @@ from tiergate.gateway import Gateway
 from tiergate.ingress.app import create_app
 from tiergate.ingress.server import BackgroundServer
 from tiergate.ledger import MemoryLedger
+
+# Timing-based health checks and deadlines fail on a loaded 2-core CI machine without
+# saying anything about the code; property tests keep their full example counts.
+settings.register_profile(
+    "tiergate", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile("tiergate")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "routing"
 
