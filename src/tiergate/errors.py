@@ -96,6 +96,13 @@ class BudgetExceeded(ClientError):
     code = "budget_exceeded"
 
 
+class ClientDisconnected(ClientError):
+    """The client closed the connection before the answer; nobody reads this response."""
+
+    status = 499  # nginx's "client closed request": the ledger's word for it
+    code = "client_closed_request"
+
+
 class ConfigError(TiergateError):
     """The configuration is invalid; `problems` lists every problem found."""
 

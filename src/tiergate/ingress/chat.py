@@ -24,7 +24,7 @@ from tiergate.gateway import Gateway
 from tiergate.ingress.body import read_body
 from tiergate.ingress.controls import Controls, read_controls
 from tiergate.ingress.errors import error_response
-from tiergate.ingress.limits import screen_request
+from tiergate.ingress.limits import cancel_on_disconnect, screen_request
 from tiergate.ingress.openai_wire import (
     DONE,
     encode_chunk,
@@ -160,9 +160,13 @@ async def chat_completions(request: Request) -> Response:
         await gateway.tenants.reserve(ex.request_id, key, chat, decision)
         policy = _policy(gateway, decision)
         if chat.stream:
-            live = await strategies.stream(chat, decision, policy, ex.sub_calls)
+            live = await cancel_on_disconnect(
+                request, strategies.stream(chat, decision, policy, ex.sub_calls)
+            )
             return _stream_response(gateway, ex, chat, live)
-        completion = await strategies.complete(chat, decision, policy, ex.sub_calls)
+        completion = await cancel_on_disconnect(
+            request, strategies.complete(chat, decision, policy, ex.sub_calls)
+        )
     except TiergateError as exc:
         return _fail(gateway, ex, exc)
     return _respond(gateway, ex, completion, chat)

@@ -6,16 +6,26 @@ CPU out of proportion to its size. The check is a handful of C-speed passes over
 bytes (count, then vectorised string masking and a cumulative sum), so it stays cheap at the
 body-size limit.
 
+`cancel_on_disconnect` bounds the work to the client's patience: when the caller hangs up
+while an answer is being fetched, the upstream call is cancelled instead of paid for.
+
 `screen_request` checks what a schema cannot: message order, tool schemas, and fields that
 would choose an upstream or a credential (those come only from configuration).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import contextlib
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+from starlette.types import Receive
 
 from tiergate.chat import ChatRequest, Message
-from tiergate.errors import BadRequest
+from tiergate.errors import BadRequest, ClientDisconnected
+
+T = TypeVar("T")
 
 # Client fields that, in other gateways, pick the upstream URL, credential or headers.
 # tiergate never honours them; it refuses them so the client learns that at once rather
@@ -155,3 +165,32 @@ def _check_order(messages: list[Message]) -> None:
         open_calls = (
             {c.id for c in message.tool_calls or ()} if message.role == "assistant" else set()
         )
+
+
+async def cancel_on_disconnect(request: Any, work: Awaitable[T]) -> T:
+    """Await `work`; if the client disconnects first, cancel it and raise `ClientDisconnected`.
+
+    Call it only once the request body has been read: from then on the ASGI server's
+    `receive` has nothing to deliver but the disconnect.
+    """
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnect(request.receive))
+    try:
+        done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        task.cancel()
+        watcher.cancel()
+        raise
+    if task in done:
+        watcher.cancel()
+        return task.result()
+    task.cancel()
+    # The client is gone: whatever the cancelled work ended with, nobody can be told.
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+    raise ClientDisconnected("the client closed the connection before the answer was ready")
+
+
+async def _disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass  # a stray body message after the body was read: keep waiting
