@@ -83,7 +83,8 @@ class Aggregator:
             b.cache_lookups += 1
             if entry.cache == "hit":
                 b.cache_hits += 1
-        b.cost_usd += entry.cost_usd
+        spent = entry.cost_usd + entry.extra_cost_usd  # sub-calls are the request's spend too
+        b.cost_usd += spent
         b.baseline_cost_usd += entry.baseline_cost_usd
         if entry.tier is not None:
             b.tiers[entry.tier] = b.tiers.get(entry.tier, 0) + 1
@@ -99,7 +100,7 @@ class Aggregator:
                 stats.latencies.append((entry.ts, entry.latency_ms))
         self._recent.append(entry)
         self.total_requests += 1
-        self.total_cost_usd += entry.cost_usd
+        self.total_cost_usd += spent
         self.total_baseline_usd += entry.baseline_cost_usd
 
     def _expire(self, newest: int) -> None:

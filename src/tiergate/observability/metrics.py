@@ -94,6 +94,12 @@ class GatewayMetrics:
             ["route"],
             registry=r,
         )
+        self._cache_saved = Counter(
+            "tiergate_cache_saved_usd",
+            "What cache hits would have cost had they gone upstream.",
+            ["route"],
+            registry=r,
+        )
         self._cache = Counter(
             "tiergate_cache_requests",
             "Requests by cache result (hit, miss, bypass).",
@@ -165,11 +171,18 @@ class GatewayMetrics:
             s.cached_tokens.inc(entry.cached_tokens)
         if entry.cost_usd:
             s.cost.inc(entry.cost_usd)
-            if entry.key_name is not None:
-                spent = self._spend_by_key.get(entry.key_name, 0.0)
-                self._spend_by_key[entry.key_name] = spent + entry.cost_usd
+        spent = entry.cost_usd + entry.extra_cost_usd
+        if spent and entry.key_name is not None:
+            self._spend_by_key[entry.key_name] = self._spend_by_key.get(entry.key_name, 0.0) + spent
         if entry.baseline_cost_usd:
             s.baseline.inc(entry.baseline_cost_usd)
+        if entry.cache_saved_usd:
+            self._cache_saved.labels(entry.route).inc(entry.cache_saved_usd)
+        for call in entry.sub_calls:
+            # classifier / judge / cascade calls made for this request: their own model's spend
+            self._cost.labels(call.model).inc(call.cost_usd)
+            self._tokens.labels(call.model, "input").inc(call.input_tokens)
+            self._tokens.labels(call.model, "output").inc(call.output_tokens)
         if entry.attempts:
             retries, fallbacks = count_retries(entry.attempts, entry.deployment)
             if retries:
