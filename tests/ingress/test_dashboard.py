@@ -85,7 +85,7 @@ def test_page_and_assets_are_served_from_the_package(dash):
     assert "text/html" in page.headers["content-type"]
     assert "script-src 'self'" in page.headers["content-security-policy"]
     # no third-party asset: every src/href is on this origin
-    for ref in re.findall(r'(?:src|href)="([^"]+)"', page.text):
+    for ref in re.findall(r'(?:src|href)="([^"]+)"', page.text):  # the icon is a data: URI
         assert ref.startswith("/dashboard/assets/")
         assert httpx.get(f"{dash.url}{ref}").status_code == 200
     assert httpx.get(f"{dash.url}/dashboard/assets/../hub.py").status_code == 404

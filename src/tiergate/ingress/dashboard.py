@@ -27,7 +27,6 @@ from tiergate.observability.metrics import CONTENT_TYPE
 _ASSETS = {
     "app.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
-    "favicon.svg": "image/svg+xml",
 }
 # Everything the page needs comes from this origin; nothing may frame it.
 _PAGE_HEADERS = {
