@@ -6,9 +6,13 @@ import time
 import httpx
 import openai
 import pytest
-from tests.conftest import three_tier_config
 
+from tests.conftest import three_tier_config
+from tiergate.config.loader import parse_config
 from tiergate.fakes import Fault, Reply
+from tiergate.gateway import Gateway
+from tiergate.ingress.app import create_app
+from tiergate.ingress.server import BackgroundServer
 
 
 def _keys(extra: str) -> str:
@@ -296,3 +300,20 @@ def test_abandoned_stream_is_booked_499_with_the_tokens_produced(fake, start_gat
     assert entry.status == 499 and entry.stream
     assert 0 < entry.output_tokens < 40
     assert entry.cost_usd > 0
+
+
+def test_budget_spent_before_a_restart_still_counts(fake, tmp_path):
+    extra = f"ledger: {{url: 'sqlite:///{tmp_path / 'l.db'}'}}\n"
+    text = _config(fake, "  - {name: once, key: tg-once, budget_usd: 0.00001, period: day}\n")
+    text = text + extra
+    body = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
+    headers = {"authorization": "Bearer tg-once"}
+    fake.enqueue(Reply("spent", input_tokens=100, output_tokens=100))
+    with BackgroundServer(create_app(Gateway.from_config(parse_config(text)))) as server:
+        r = httpx.post(f"{server.url}/v1/chat/completions", json=body, headers=headers)
+        assert r.status_code == 200
+    # a new process reads what the ledger already holds for this period
+    with BackgroundServer(create_app(Gateway.from_config(parse_config(text)))) as server:
+        r = httpx.post(f"{server.url}/v1/chat/completions", json=body, headers=headers)
+        assert r.status_code == 429 and r.json()["error"]["code"] == "budget_exceeded"
+    assert fake.calls == 1
