@@ -12,6 +12,7 @@ import time
 
 import httpx
 import pytest
+
 from tests.conftest import three_tier_config
 from tests.hardening.helpers import (
     AUTH,
@@ -23,7 +24,6 @@ from tests.hardening.helpers import (
     raw_exchange,
     sqlite_gateway,
 )
-
 from tiergate.fakes import Fault, Reply
 
 USER = [{"role": "user", "content": "hi"}]

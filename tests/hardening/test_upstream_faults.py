@@ -18,9 +18,9 @@ import httpx
 import openai
 import pytest
 from aiohttp import web
+
 from tests.conftest import three_tier_config
 from tests.hardening.helpers import AUTH, HELLO, assert_no_secret
-
 from tiergate.fakes import Fault, Reply
 from tiergate.fakes.thread import LoopThread
 
