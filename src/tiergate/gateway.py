@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,7 +20,8 @@ from tiergate.observability.hub import Observability
 from tiergate.providers import builtin_adapters
 from tiergate.providers.base import Adapter
 from tiergate.providers.transport import Transport
-from tiergate.routing.route import Route, build_routes
+from tiergate.routing.learned import RouterWatcher
+from tiergate.routing.route import Route, build_routes, learned_strategies
 from tiergate.routing.router import Router
 
 
@@ -45,6 +48,8 @@ class Gateway:
     # Keys from the store, allow-lists, budgets, rate limits and the response cache.
     tenants: Tenants = field(default_factory=Tenants.memory)
     ready: bool = False
+    # Re-reads changed learned-router files, so a retrained router needs no restart.
+    _router_watch: asyncio.Task[None] | None = None
 
     def book(
         self,
@@ -79,7 +84,12 @@ class Gateway:
             config=config,
             fleet=fleet,
             routes=routes,
-            router=Router(fleet, routes, cooling=health.cooling),
+            router=Router(
+                fleet,
+                routes,
+                cooling=health.cooling,
+                latency=lambda deployment: health.get(deployment).latency_ewma_ms,
+            ),
             keys=keys,
             health=health,
             transport=transport,
@@ -95,10 +105,17 @@ class Gateway:
         await self.transport.start()
         await self.ledger.start()
         await self.tenants.start(self.keys)
+        watched = learned_strategies(self.routes)
+        if watched:
+            self._router_watch = asyncio.create_task(RouterWatcher(watched).run())
         self.ready = True
 
     async def close(self) -> None:
         self.ready = False
+        if self._router_watch is not None:
+            self._router_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._router_watch
         await self.transport.close()
         await self.tenants.close()
         await self.ledger.close()
