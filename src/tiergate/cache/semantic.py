@@ -1,7 +1,7 @@
 """The semantic cache: answer a prompt with the answer to a very similar earlier prompt.
 
 Embeddings are local and need no network or model download: hashed character 3-grams
-(the "hashing trick") in 1024 signed buckets, L2-normalised, so the dot product is the
+(the "hashing trick") in 512 signed buckets, L2-normalised, so the dot product is the
 cosine similarity. This catches rephrasings that differ in spacing, case, punctuation or
 a few words; it does not understand synonyms. That is the cautious choice for a cache:
 a false match serves a wrong answer, a missed match only costs one upstream call. Set the
@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from tiergate.chat import ChatRequest
 
-DIM = 1024
+DIM = 512
 _SPACE = re.compile(r"\s+")
 Vector = npt.NDArray[np.float32]
 
@@ -89,7 +89,8 @@ class SemanticIndex:
         shelf = self._shelves.get(scope)
         if shelf is None:
             return None
-        scores = shelf.vectors @ vector
+        filled = min(shelf.next, shelf.size)  # score only the rows in use
+        scores = shelf.vectors[:filled] @ vector
         now = time.monotonic()
         for i in np.argsort(scores)[::-1][:4]:
             if scores[i] < threshold:
