@@ -2,8 +2,8 @@ import asyncio
 import time
 
 import openai
-from tests.conftest import three_tier_config
 
+from tests.conftest import three_tier_config
 from tiergate.config.loader import parse_config
 from tiergate.fakes import Reply
 from tiergate.gateway import Gateway

@@ -54,7 +54,8 @@ return 0
 _ADMIT = """
 local into = tonumber(ARGV[4])
 local function used(cur, prev)
-  return tonumber(redis.call('GET', prev) or '0') * (1 - into) + tonumber(redis.call('GET', cur) or '0')
+  local before = tonumber(redis.call('GET', prev) or '0')
+  return before * (1 - into) + tonumber(redis.call('GET', cur) or '0')
 end
 local rpm = tonumber(ARGV[1])
 local tpm = tonumber(ARGV[2])
@@ -120,7 +121,9 @@ class RedisBudgets:
 
     def settle(self, reservation: Reservation, actual: int) -> None:
         keys = [_slot_key(self.prefix, s) for s in reservation.slots]
-        self._background.run("budget settle", self._settle(keys=keys, args=[reservation.amount, actual]))
+        self._background.run(
+            "budget settle", self._settle(keys=keys, args=[reservation.amount, actual])
+        )
 
     async def seed(self, spent: dict[str, int]) -> None:
         for slot, amount in spent.items():

@@ -66,9 +66,7 @@ class Tenancy:
             out.append(Limit("route", route, budget.usd, budget.period))
         return out
 
-    async def admit(
-        self, request_id: str, key: KeyInfo | None, decision: Decision
-    ) -> Decision:
+    async def admit(self, request_id: str, key: KeyInfo | None, decision: Decision) -> Decision:
         """Allow-lists (403) and rate limits (429); the decision narrowed to the key."""
         decision = restrict(key, decision)
         if key is not None and (key.rpm is not None or key.tpm is not None):

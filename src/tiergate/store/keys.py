@@ -6,9 +6,9 @@ is synchronous and serialised by a lock; the gateway calls it from a worker thre
 
 from __future__ import annotations
 
+import builtins
 import threading
 import time
-import builtins
 from collections.abc import Iterable
 from dataclasses import dataclass
 
