@@ -321,8 +321,6 @@ class Config(Strict):
     store: StoreConfig = Field(default_factory=StoreConfig)
     redis: RedisConfig | None = None
     cache: CacheConfig = Field(default_factory=CacheConfig)
-    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
-    quality: QualityConfig = Field(default_factory=QualityConfig)
     use_catalog: bool = Field(True, description="also offer catalog models whose provider exists")
     # YAML line of each dotted path ("routes.auto.rules.0"), filled in by the loader so
     # that semantic checks after validation can name the line too.
