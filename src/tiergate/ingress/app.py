@@ -15,9 +15,11 @@ from tiergate.errors import ClientError, NotFound, TiergateError
 from tiergate.gateway import Gateway
 from tiergate.ingress import admin, dashboard
 from tiergate.ingress.chat import chat_completions
+from tiergate.ingress.messages import messages
 from tiergate.ingress.errors import error_body, error_response
 from tiergate.ingress.feedback import feedback
 from tiergate.ingress.models import list_models, live, ready
+from tiergate.ingress.openapi import openapi_document
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -55,9 +57,11 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> Starlette:
     routes = [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/messages", messages, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/health/live", live, methods=["GET"]),
         Route("/health/ready", ready, methods=["GET"]),
+        Route("/openapi.json", openapi_document, methods=["GET"]),
         *admin.routes(),
         Route("/v1/feedback", feedback, methods=["POST"]),
         Route("/metrics", dashboard.metrics, methods=["GET"]),

@@ -50,6 +50,7 @@ class Exchange:
     decision: Decision | None = None
     controls: Controls = field(default_factory=Controls)
     cache: str = "miss"
+    endpoint: str = "chat"
     # Model calls besides the answer (classifier, judge, escalated cascade attempts,
     # cancelled speculative calls): booked with the request.
     sub_calls: list[SubCall] = field(default_factory=list)
@@ -91,6 +92,7 @@ class Exchange:
             latency_ms=self.elapsed_ms(),
             cache=self.cache,
             tags=list(self.controls.tags),
+            endpoint=self.endpoint,
         )
         for name, value in values.items():
             setattr(base, name, value)
@@ -138,6 +140,8 @@ def _decode(body: bytes) -> ChatRequest:
 async def chat_completions(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     ex = Exchange()
+    # /v1/messages delegates here and marks itself, so its traffic is booked as such.
+    ex.endpoint = getattr(request.state, "endpoint", "chat")
     try:
         key = gateway.keys.authenticate(request.headers)
         ex.key_name = key.name if key else None
@@ -217,17 +221,6 @@ def _respond(gateway: Gateway, ex: Exchange, completion: Completion, chat: ChatR
         chat,
         completion.response,
     )
-    headers = ex.headers(completion.model.name, cost)
-    headers["x-tiergate-tier"] = completion.model.tier
-    return Response(body, headers=headers, media_type="application/json")
-
-
-def _stream_response(
-    gateway: Gateway, ex: Exchange, chat: ChatRequest, live: LiveStream | BufferedStream
-) -> StreamingResponse:
-    decision = ex.decision
-    assert decision is not None
-    include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
     gateway.tenants.remember(
         ex.lookup,
         ex.request_id,
@@ -237,11 +230,11 @@ def _stream_response(
         deployment=completion.deployment.id,
         cost_usd=cost,
     )
-    chunk_id = f"chatcmpl-{ex.request_id}"
-    model = live.model.name
-    created = int(ex.arrived)
+    headers = ex.headers(completion.model.name, cost)
+    headers["x-tiergate-tier"] = completion.model.tier
+    return Response(body, headers=headers, media_type="application/json")
 
-    async def body() -> AsyncIterator[bytes]:
+
 def _cached(gateway: Gateway, ex: Exchange, chat: ChatRequest, answer: CachedAnswer) -> Response:
     """A cache hit: the stored answer (replayed as a stream when one was asked for), booked
     at $0 with what it saved; no upstream call, no budget reserved."""
@@ -280,6 +273,17 @@ def _cached(gateway: Gateway, ex: Exchange, chat: ChatRequest, answer: CachedAns
     return Response(b"".join(parts), headers=headers, media_type="text/event-stream")
 
 
+def _stream_response(
+    gateway: Gateway, ex: Exchange, chat: ChatRequest, live: LiveStream | BufferedStream
+) -> StreamingResponse:
+    decision = ex.decision
+    assert decision is not None
+    include_usage = bool(chat.stream_options and chat.stream_options.include_usage)
+    chunk_id = f"chatcmpl-{ex.request_id}"
+    model = live.model.name
+    created = int(ex.arrived)
+
+    async def body() -> AsyncIterator[bytes]:
         status: int = 499
         error: str | None = "client disconnected"
         reading = time.perf_counter()
@@ -291,6 +295,15 @@ def _cached(gateway: Gateway, ex: Exchange, chat: ChatRequest, answer: CachedAns
                 yield encode_usage_chunk(live.usage, live.cost_usd, chunk_id, model, created)
             yield DONE
             status, error = 200, None
+            gateway.tenants.remember(
+                ex.lookup,
+                ex.request_id,
+                live.response(),
+                model=model,
+                tier=live.model.tier,
+                deployment=live.deployment.id,
+                cost_usd=live.cost_usd,
+            )
         except UpstreamError as exc:
             # After the first byte there is no failover: end with an error, never a silent [DONE].
             status, error = 502, exc.message
@@ -302,15 +315,6 @@ def _cached(gateway: Gateway, ex: Exchange, chat: ChatRequest, answer: CachedAns
                 ex.entry(
                     model=model,
                     tier=live.model.tier,
-            gateway.tenants.remember(
-                ex.lookup,
-                ex.request_id,
-                live.response(),
-                model=model,
-                tier=live.model.tier,
-                deployment=live.deployment.id,
-                cost_usd=live.cost_usd,
-            )
                     deployment=live.deployment.id,
                     input_tokens=usage.input_tokens,
                     output_tokens=usage.output_tokens,
