@@ -1,0 +1,5 @@
+"""`python -m tiergate` runs the command line."""
+
+from tiergate.cli.main import main
+
+main()
