@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from tests.providers.adapter_kit import call, chat, deployment, send, stream_chunks, tool_def, user
 
+from tests.providers.adapter_kit import call, chat, deployment, send, stream_chunks, tool_def, user
 from tiergate.errors import UpstreamAuthFailed, UpstreamError, UpstreamRejected
 from tiergate.fakes import FakeUpstream, Fault, Reply, ToolCall
 from tiergate.fleet import Deployment

@@ -9,6 +9,7 @@ import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tests.providers.adapter_kit import (
     body,
     call,
@@ -25,7 +26,6 @@ from tests.providers.adapter_kit import (
     tool_names,
     user,
 )
-
 from tiergate.chat import ChatResponse, accumulate
 from tiergate.errors import BadRequest, UpstreamAuthFailed, UpstreamError, UpstreamRejected
 from tiergate.fakes import FakeUpstream, Fault, Reply, ToolCall

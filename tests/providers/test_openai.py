@@ -68,7 +68,9 @@ def test_build_keeps_every_field_and_forwards_unknown_ones():
     assert call.url == "http://upstream.test/v1/chat/completions"
     assert call.headers["authorization"] == "Bearer sk-secret"
     body = json.loads(call.body)
-    expected = json.loads(json.dumps({k: v for k, v in FULL_REQUEST.items() if k not in ("tiergate", "metadata")}))
+    expected = json.loads(
+        json.dumps({k: v for k, v in FULL_REQUEST.items() if k not in ("tiergate", "metadata")})
+    )
     expected["model"] = "mock-1"
     # an assistant turn that only calls tools is sent without `content` (OpenAI accepts both)
     del expected["messages"][2]["content"]

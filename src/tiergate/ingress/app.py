@@ -15,9 +15,9 @@ from tiergate.errors import ClientError, NotFound, TiergateError
 from tiergate.gateway import Gateway
 from tiergate.ingress import admin, dashboard
 from tiergate.ingress.chat import chat_completions
-from tiergate.ingress.messages import messages
 from tiergate.ingress.errors import error_body, error_response
 from tiergate.ingress.feedback import feedback
+from tiergate.ingress.messages import messages
 from tiergate.ingress.models import list_models, live, ready
 from tiergate.ingress.openapi import openapi_document
 
