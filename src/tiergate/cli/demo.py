@@ -36,7 +36,7 @@ def demo(size: int, concurrency: int, serve: bool, port: int | None) -> None:
             )
         )
     s = summarize(result)
-    table = Table(title=f"Where {s['requests']} requests went (model=\"auto\")")
+    table = Table(title=f'Where {s["requests"]} requests went (model="auto")')
     for name, justify in (
         ("kind", "left"),
         ("tier", "left"),
