@@ -57,8 +57,14 @@ def test_unknown_keys_and_bad_values_are_all_reported_with_lines():
 @pytest.mark.parametrize(
     ("models", "expected"),
     [
-        ("m: {provider: nope, tier: budget, price: {input: 1, output: 1}}", "unknown provider 'nope'"),
-        ("m: {provider: p, tier: gold, price: {input: 1, output: 1}}", "tier 'gold' is not declared"),
+        (
+            "m: {provider: nope, tier: budget, price: {input: 1, output: 1}}",
+            "unknown provider 'nope'",
+        ),
+        (
+            "m: {provider: p, tier: gold, price: {input: 1, output: 1}}",
+            "tier 'gold' is not declared",
+        ),
         ("m: {provider: p, tier: budget}", "no price"),
     ],
 )

@@ -18,11 +18,27 @@ def _post(gw, body, headers=None, **kwargs):
         (b"", 400, "empty"),
         (b'{"model": "auto"}', 400, "messages"),
         (b'{"model": "auto", "messages": []}', 400, "messages"),
-        (b'{"model": "nope", "messages": [{"role": "user", "content": "x"}]}', 404, "unknown model or route"),
-        (b'{"model": "tier:gold", "messages": [{"role": "user", "content": "x"}]}', 404, "unknown tier"),
+        (
+            b'{"model": "nope", "messages": [{"role": "user", "content": "x"}]}',
+            404,
+            "unknown model or route",
+        ),
+        (
+            b'{"model": "tier:gold", "messages": [{"role": "user", "content": "x"}]}',
+            404,
+            "unknown tier",
+        ),
         (b'{"model": "auto", "messages": [{"role": "robot", "content": "x"}]}', 400, "role"),
-        (b'{"model": "auto", "messages": [{"role": "user", "content": "x"}], "max_tokens": -5}', 400, "max_tokens"),
-        (b'{"model": "auto", "messages": [{"role": "user", "content": "x"}], "temperature": 9}', 400, "temperature"),
+        (
+            b'{"model": "auto", "messages": [{"role": "user", "content": "x"}], "max_tokens": -5}',
+            400,
+            "max_tokens",
+        ),
+        (
+            b'{"model": "auto", "messages": [{"role": "user", "content": "x"}], "temperature": 9}',
+            400,
+            "temperature",
+        ),
         (b'\xff\xfe{"model": "auto"}', 400, "JSON"),
     ],
 )
@@ -38,7 +54,9 @@ def test_bad_bodies(gw, fake, body, status, needle):
 
 
 def test_wrong_content_type(gw, fake):
-    response = _post(gw, b"model=auto", headers={"content-type": "application/x-www-form-urlencoded"})
+    response = _post(
+        gw, b"model=auto", headers={"content-type": "application/x-www-form-urlencoded"}
+    )
     assert response.status_code == 415
     assert fake.calls == 0
 
@@ -47,7 +65,9 @@ def test_body_over_limit_is_413(fake, start_gateway):
     from tests.conftest import three_tier_config
 
     gw = start_gateway(three_tier_config(fake, "server: {max_body_bytes: 2048}\n"))
-    response = _post(gw, b'{"model": "auto", "messages": [{"role": "user", "content": "' + b"x" * 4000 + b'"}]}')
+    response = _post(
+        gw, b'{"model": "auto", "messages": [{"role": "user", "content": "' + b"x" * 4000 + b'"}]}'
+    )
     assert response.status_code == 413
     assert fake.calls == 0
 
