@@ -7,6 +7,10 @@ $(BIN)/tiergate: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	@# The dashboard is tested in Debian's chromium (Playwright's own browser download is not
+	@# reachable); without root or apt the browser test skips and says why.
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; } \
+		|| echo "chromium not installed: the browser test will be skipped"
 	touch $(BIN)/tiergate
 
 .PHONY: install demo test lint
