@@ -2,8 +2,8 @@
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from tests.conftest import three_tier_config
 
+from tests.conftest import three_tier_config
 from tiergate.fakes import Fault, Reply
 
 

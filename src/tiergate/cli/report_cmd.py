@@ -22,6 +22,13 @@ from tiergate.ledger.report import report as build_report
 @click.option("--route", help="Only this route.")
 @click.option("--model", help="Only this model.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--suggest", is_flag=True, help="Propose tier changes from quality scores.")
+@click.option(
+    "--outcomes",
+    "outcomes_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Outcome records for --suggest (default: quality.outcomes_path).",
+)
 @config_option
 def report(
     since: str,
@@ -31,9 +38,16 @@ def report(
     route: str | None,
     model: str | None,
     as_json: bool,
+    suggest: bool,
+    outcomes_path: str | None,
     config_path: str | None,
 ) -> None:
     """Spend, savings, cache hit rate, latency p50/p95 and fallbacks, grouped."""
+    if suggest:
+        from tiergate.observability.suggest import suggest_report
+
+        suggest_report(config_path, outcomes_path, as_json)
+        return
     try:
         start = parse_since(since)
         end = parse_since(until) if until else None

@@ -33,7 +33,7 @@ DEFAULT_RUBRIC = (
 )
 _MAX_CHARS = 8000  # of prompt and of answer shown to the judge: bounded cost per judgment
 _POLICY = FallbackConfig(retries=1, other_models=False, tier_up=False)
-_NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)(?:\s*/\s*(10|100|5))?")
+_NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)(?:\s*/\s*(100|10|5)\b)?")
 
 
 def parse_score(text: str | None) -> float | None:
