@@ -254,3 +254,23 @@ def test_speculative_deadline_cancels_the_slow_cheap_call(start_gateway, fake):
     (cheap,) = fake.history.where(model="mock-small")
     assert cheap.disconnected
     assert [c.purpose for c in gw.ledger.entries[0].sub_calls] == ["speculative-cancelled"]
+
+
+def test_static_by_endpoint_sees_the_messages_ingress(start_gateway, fake):
+    import anthropic
+
+    gw = start_gateway(
+        _route(
+            fake,
+            "  auto:x:\n    strategy: [static, rules]\n"
+            "    static:\n      - {endpoint: messages, tier: premium}\n",
+        )
+    )
+    fake.enqueue(Reply("from premium"), Reply("from rules"))
+    client = anthropic.Anthropic(base_url=gw.url, api_key="tg-test-key", max_retries=0)
+    raw = client.messages.with_raw_response.create(
+        model="auto:x", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert raw.headers["x-tiergate-model"] == "large-model"
+    assert raw.headers["x-tiergate-reason"].startswith("static: endpoint messages -> tier premium")
+    assert _ask(gw).headers["x-tiergate-model"] == "small-model"

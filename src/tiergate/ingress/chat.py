@@ -153,7 +153,8 @@ async def chat_completions(request: Request) -> Response:
         if controls.cache_bypass:
             ex.cache = "bypass"
         strategies = Strategies(gateway.router, gateway.executor)
-        context = request_context(key, controls, chat)
+        endpoint = getattr(request.state, "endpoint", "chat")  # "messages" via /v1/messages
+        context = request_context(key, controls, chat, endpoint)
         ex.decision = decision = await strategies.decide(chat, context, ex.sub_calls)
         # Tenancy: allow-lists and rate limits, then the cache, then the budget reservation.
         ex.decision = decision = await gateway.tenants.admit(ex.request_id, key, decision)
