@@ -21,6 +21,7 @@ from tiergate.providers import builtin_adapters
 from tiergate.providers.base import Adapter
 from tiergate.providers.transport import Transport
 from tiergate.routing.learned import RouterWatcher
+from tiergate.routing.policy import expected_latency_ms
 from tiergate.routing.route import Route, build_routes, learned_strategies
 from tiergate.routing.router import Router
 
@@ -88,7 +89,9 @@ class Gateway:
                 fleet,
                 routes,
                 cooling=health.cooling,
-                latency=lambda deployment: health.get(deployment).latency_ewma_ms,
+                latency=lambda d: expected_latency_ms(
+                    health.get(d).latency_ewma_ms, health.get(d).error_ewma
+                ),
             ),
             keys=keys,
             health=health,

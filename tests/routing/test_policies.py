@@ -150,3 +150,38 @@ def test_classifier_verdicts_map_to_tiers_and_failures_to_the_default():
     decision = router.decide(ask("hi"), context=failed)
     assert decision.tier == "standard"
     assert decision.reasons == ["classifier: timed out after 2 s \u2192 default tier standard"]
+
+
+def test_error_rates_stretch_observed_latency():
+    from tiergate.routing.policy import expected_latency_ms
+
+    assert expected_latency_ms(None, 0.5) is None
+    assert expected_latency_ms(400.0, 0.0) == 400.0
+    assert expected_latency_ms(400.0, 0.5) == 800.0  # half the attempts fail: twice the wait
+    assert expected_latency_ms(400.0, 1.0) == 4000.0
+
+
+def test_latency_budget_from_the_live_health_board(start_gateway, fake):
+    from tests.conftest import three_tier_config
+    from tiergate.fakes import Reply
+
+    gw = start_gateway(
+        three_tier_config(fake).replace(
+            "routes:\n",
+            "routes:\n  auto:x: {strategy: static, tier: standard,"
+            " policies: {latency_budget_ms: 500}}\n",
+            1,
+        )
+    )
+    health = gw.gateway.health
+    health.success("medium-model@upstream", 300.0)
+    health.failure("medium-model@upstream")
+    for _ in range(8):
+        health.failure("medium-model@upstream")
+        health.success("medium-model@upstream", 300.0)
+    fake.enqueue(Reply("ok"))
+    raw = gw.client().chat.completions.with_raw_response.create(
+        model="auto:x", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert raw.headers["x-tiergate-model"] == "large-model"
+    assert "latency budget 500 ms moves medium-model" in raw.headers["x-tiergate-reason"]

@@ -93,3 +93,12 @@ def effective_policy(
                 eff.blocked_why[name] = f"domain {tag!r}"
     floor(ctx.min_tier, "request")
     return eff
+
+
+def expected_latency_ms(latency_ewma_ms: float | None, error_rate: float) -> float | None:
+    """What the latency policy compares with the budget: the observed latency stretched by
+    the observed error rate, since a failed attempt costs a retry elsewhere (the expected
+    time to an answer is latency / (1 - error rate))."""
+    if latency_ewma_ms is None:
+        return None
+    return latency_ewma_ms / max(1.0 - error_rate, 0.1)
