@@ -54,6 +54,12 @@ _TRIGGERS = (
 )
 
 
+# Every non-ASCII character that `re.IGNORECASE` matches to an ASCII letter or digit
+# (found by testing all of Unicode against [a-z0-9]), mapped to that letter.
+_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+_FOLDED = ("\u0130", "\u0131", "\u017f", "\u212a")
+
+
 class Redactor:
     """Replaces known secret values and credential-shaped text with ``[REDACTED]``."""
 
@@ -78,10 +84,11 @@ class Redactor:
 
     def may_hold_secret(self, text: str) -> bool:
         """False only when ``text`` surely holds nothing to mask (a cheap check)."""
-        if not text.isascii():
-            # Unicode case folding could match a shape's letters (the Kelvin sign for "k")
-            # without `lower()` producing the trigger: leave those texts to the regex.
-            return True
+        # Case-insensitive matching also lets four non-ASCII letters stand for ASCII ones
+        # (the Kelvin sign for "k", ...); fold them first so the triggers still catch them.
+        # (Routing reasons hold "→", so most request lines are not ASCII.)
+        if not text.isascii() and any(c in text for c in _FOLDED):
+            text = text.translate(_FOLD)
         lowered = text.lower()
         for trigger in _TRIGGERS:
             if trigger in lowered:
