@@ -6,42 +6,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from tiergate.chat import (
-    ChatChunk,
-    ChatResponse,
-    ChunkChoice,
-    Delta,
-    FunctionDelta,
-    ToolCallDelta,
-    Usage,
-)
+from tiergate.cache.replay import replay_chunks
+from tiergate.chat import ChatChunk, ChatResponse, Usage
 from tiergate.execution.executor import AttemptRecord, Completion
 from tiergate.fleet import Deployment, Model
-
-
-def response_chunks(response: ChatResponse) -> list[ChatChunk]:
-    """The answer as two chunks (everything, then the finish reason), like a fast upstream."""
-    message = response.message
-    calls = [
-        ToolCallDelta(
-            index=i,
-            id=c.id,
-            type="function",
-            function=FunctionDelta(name=c.function.name, arguments=c.function.arguments),
-        )
-        for i, c in enumerate(message.tool_calls or ())
-    ]
-    delta = Delta(
-        role="assistant", content=message.content, tool_calls=calls or None, refusal=message.refusal
-    )
-    return [
-        ChatChunk(id=response.id, model=response.model, choices=[ChunkChoice(delta=delta)]),
-        ChatChunk(
-            id=response.id,
-            model=response.model,
-            choices=[ChunkChoice(delta=Delta(), finish_reason=response.finish_reason)],
-        ),
-    ]
 
 
 @dataclass(eq=False)
@@ -69,7 +37,7 @@ class BufferedStream:
         return self.completion.upstream_ms
 
     async def __aiter__(self) -> AsyncIterator[ChatChunk]:
-        for chunk in response_chunks(self.completion.response):
+        for chunk in replay_chunks(self.completion.response):
             self.chunks.append(chunk)
             yield chunk
         self.completed = True
