@@ -26,7 +26,9 @@ SKILL = {
 PRICE = {"big": 10.0, "coder": 2.0, "small": 0.5}
 
 
-def synthetic_records(n: int = 240, seed: int = 1, models: tuple[str, ...] = ("big", "coder", "small")) -> list[OutcomeRecord]:
+def synthetic_records(
+    n: int = 240, seed: int = 1, models: tuple[str, ...] = ("big", "coder", "small")
+) -> list[OutcomeRecord]:
     rng = random.Random(seed)
     records = []
     for i in range(n):
@@ -38,7 +40,10 @@ def synthetic_records(n: int = 240, seed: int = 1, models: tuple[str, ...] = ("b
             score = 1.0 if rng.random() < SKILL[model][topic] else 0.0
             records.append(
                 OutcomeRecord(
-                    prompt=prompt, model=model, score=score, task=topic,
+                    prompt=prompt,
+                    model=model,
+                    score=score,
+                    task=topic,
                     cost_usd=PRICE[model] * (1 + 0.1 * rng.random()),
                 )
             )

@@ -39,7 +39,9 @@ def test_round_trip(tmp_path: Path, artifact: RouterArtifact) -> None:
     assert not list(tmp_path.glob(".*tmp")), "temporary file left behind"
 
 
-def test_file_is_a_zip_of_npy_arrays_and_a_json_header(tmp_path: Path, artifact: RouterArtifact) -> None:
+def test_file_is_a_zip_of_npy_arrays_and_a_json_header(
+    tmp_path: Path, artifact: RouterArtifact
+) -> None:
     path = tmp_path / "router.tgr"
     save_artifact(path, artifact)
     with zipfile.ZipFile(path) as archive:

@@ -32,7 +32,7 @@ def test_predicts_every_model_in_0_1(router: LearnedRouter) -> None:
     predicted = router.predict("anything at all, even words never seen")
     assert set(predicted) == set(router.models)
     assert all(0.0 <= q <= 1.0 for q in predicted.values())
-    assert router.predict("") .keys() == predicted.keys()
+    assert router.predict("").keys() == predicted.keys()
 
 
 def test_learns_who_is_good_at_what(router: LearnedRouter) -> None:

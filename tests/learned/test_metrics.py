@@ -64,9 +64,7 @@ def test_cpt_interpolates_the_curve(outcomes) -> None:
     strong, weak = outcomes
     result = routellm_oracle(strong, weak)
     target = weak.mean() + 0.5 * (strong.mean() - weak.mean())
-    assert result.cpt50 == pytest.approx(
-        np.interp(target, result.performance, result.strong_share)
-    )
+    assert result.cpt50 == pytest.approx(np.interp(target, result.performance, result.strong_share))
     assert result.cpt50 < 0.2
 
 

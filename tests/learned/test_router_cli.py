@@ -55,8 +55,16 @@ def test_evaluate_many_models_with_plot(tmp_path: Path, trained: tuple[Path, Pat
     held_out = tmp_path / "held.jsonl"
     write_outcomes(held_out, synthetic_records(n=150, seed=9))
     plot = tmp_path / "curve.png"
-    result = run("evaluate", "--router", str(router_file), "--outcomes", str(held_out),
-                 "--plot", str(plot), "--json")
+    result = run(
+        "evaluate",
+        "--router",
+        str(router_file),
+        "--outcomes",
+        str(held_out),
+        "--plot",
+        str(plot),
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     report = orjson.loads(result.stdout)
     assert report["kind"] == "many_models"
@@ -70,8 +78,9 @@ def test_evaluate_two_models_table_and_plot(tmp_path: Path, trained: tuple[Path,
     held_out = tmp_path / "held.jsonl"
     write_outcomes(held_out, synthetic_records(n=150, seed=9, models=("big", "small")))
     plot = tmp_path / "two.png"
-    result = run("evaluate", "--router", str(router_file), "--outcomes", str(held_out),
-                 "--plot", str(plot))
+    result = run(
+        "evaluate", "--router", str(router_file), "--outcomes", str(held_out), "--plot", str(plot)
+    )
     assert result.exit_code == 0, result.output
     for word in ("APGR", "CPT(50%)", "router", "random", "oracle"):
         assert word in result.output
@@ -128,7 +137,7 @@ def test_prompt_file_without_prompts(tmp_path: Path, trained: tuple[Path, Path])
 
 
 def test_missing_files(tmp_path: Path, trained: tuple[Path, Path]) -> None:
-    outcomes, router_file = trained
+    outcomes, _ = trained
     result = run("score", "--router", str(tmp_path / "nope"), "--prompts", str(outcomes))
     _assert_clean_failure(result, "no such router file")
     result = run("train", "--outcomes", str(tmp_path / "nope"), "--out", str(tmp_path / "r"))

@@ -46,8 +46,9 @@ def test_two_models_report_apgr() -> None:
 
 def test_fractional_scores_and_constant_models() -> None:
     records = [
-        OutcomeRecord(prompt=f"prompt number {i} about {'cats' if i % 2 else 'dogs'}",
-                      model=m, score=s)
+        OutcomeRecord(
+            prompt=f"prompt number {i} about {'cats' if i % 2 else 'dogs'}", model=m, score=s
+        )
         for i in range(40)
         for m, s in (("always", 1.0), ("half", 0.5 if i % 2 else 0.9))
     ]

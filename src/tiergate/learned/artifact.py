@@ -54,6 +54,16 @@ class ModelStats:
     n: int
     mean_score: float
     mean_cost_usd: float | None = None
+    # Cost of a prompt ~ fixed + per_char * len(prompt): least squares on the
+    # training outcomes, both clipped at zero. None without cost_usd.
+    cost_fixed_usd: float | None = None
+    cost_per_char_usd: float | None = None
+
+    def expected_cost(self, prompt: str) -> float | None:
+        """Expected cost_usd of this model answering ``prompt``, from the training outcomes."""
+        if self.cost_fixed_usd is None or self.cost_per_char_usd is None:
+            return self.mean_cost_usd
+        return self.cost_fixed_usd + self.cost_per_char_usd * len(prompt)
 
 
 @dataclass(frozen=True)
@@ -76,7 +86,13 @@ def save_artifact(path: str | Path, artifact: RouterArtifact) -> None:
         "version": FORMAT_VERSION,
         "models": artifact.models,
         "stats": {
-            m: {"n": s.n, "mean_score": s.mean_score, "mean_cost_usd": s.mean_cost_usd}
+            m: {
+                "n": s.n,
+                "mean_score": s.mean_score,
+                "mean_cost_usd": s.mean_cost_usd,
+                "cost_fixed_usd": s.cost_fixed_usd,
+                "cost_per_char_usd": s.cost_per_char_usd,
+            }
             for m, s in artifact.stats.items()
         },
         "dense_features": list(DENSE_FEATURE_NAMES),
@@ -152,7 +168,9 @@ def _artifact_from(header: dict[str, Any], arrays: dict[str, Any]) -> RouterArti
         m: ModelStats(
             n=int(s["n"]),
             mean_score=float(s["mean_score"]),
-            mean_cost_usd=None if s.get("mean_cost_usd") is None else float(s["mean_cost_usd"]),
+            mean_cost_usd=_optional_float(s.get("mean_cost_usd")),
+            cost_fixed_usd=_optional_float(s.get("cost_fixed_usd")),
+            cost_per_char_usd=_optional_float(s.get("cost_per_char_usd")),
         )
         for m, s in header["stats"].items()
     }
@@ -164,3 +182,7 @@ def _artifact_from(header: dict[str, Any], arrays: dict[str, Any]) -> RouterArti
         stats=stats,
         training=dict(header.get("training") or {}),
     )
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)

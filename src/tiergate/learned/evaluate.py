@@ -112,34 +112,30 @@ def evaluate_two(
 
 def tolerance_sweep(
     predicted: FloatArray,
-    prices: Sequence[float],
+    prices: FloatArray,
     scores: FloatArray,
     costs: FloatArray,
     tolerances: Sequence[float] = TOLERANCES,
 ) -> list[CostQualityPoint]:
     """Mean realised (cost, score) of ``LearnedRouter.choose`` at each tolerance.
 
-    Vectorised form of ``choose``: among models within ``tolerance`` of the best
-    predicted quality, the one with the lowest price serves the prompt.
+    ``prices`` (prompts x models, or one row for all) is what the router
+    believes each choice costs; ``costs`` what it really cost. Among models
+    within ``tolerance`` of the best predicted quality the cheapest serves.
     """
-    by_price = np.argsort(np.asarray(prices), kind="stable")
-    q = predicted[:, by_price]
-    rows = np.arange(len(q))
+    price = np.broadcast_to(np.asarray(prices, dtype=np.float64), predicted.shape)
+    rows = np.arange(len(predicted))
     points = []
     for tol in tolerances:
-        qualifies = q >= q.max(axis=1, keepdims=True) - tol
-        chosen = by_price[np.argmax(qualifies, axis=1)]
-        points.append(
-            CostQualityPoint(
-                float(costs[rows, chosen].mean()), float(scores[rows, chosen].mean()), f"{tol:g}"
-            )
-        )
+        qualifies = predicted >= predicted.max(axis=1, keepdims=True) - tol
+        chosen = np.argmin(np.where(qualifies, price, np.inf), axis=1)
+        points.append(_point(costs, scores, rows, chosen, f"{tol:g}"))
     return points
 
 
 def value_sweep(
     predicted: FloatArray,
-    prices: Sequence[float],
+    prices: FloatArray,
     scores: FloatArray,
     costs: FloatArray,
     steps: int = 301,
@@ -148,45 +144,49 @@ def value_sweep(
 
     Values run geometrically from a hundredth of the cheapest price to ten
     thousand times the dearest, which spans "always the cheapest" to "always
-    the best predicted".
+    the best predicted". ``prices`` and ``costs`` as in :func:`tolerance_sweep`.
     """
-    price = np.asarray(prices, dtype=np.float64)
+    price = np.broadcast_to(np.asarray(prices, dtype=np.float64), predicted.shape)
     positive = price[price > 0]
     low = float(positive.min()) / 100 if len(positive) else 1e-6
     high = float(price.max()) * 1e4 if price.max() > 0 else 1.0
     rows = np.arange(len(predicted))
-    # Columns cheapest first, so argmin's first-index rule breaks ties by price
-    # as choose_by_value does.
-    by_price = np.argsort(price, kind="stable")
-    q, p = predicted[:, by_price], price[by_price]
     points = []
     for value in np.concatenate([[0.0], np.geomspace(low, high, steps)]):
-        chosen = by_price[np.argmin(p[None, :] - value * q, axis=1)]
-        points.append(
-            CostQualityPoint(
-                float(costs[rows, chosen].mean()),
-                float(scores[rows, chosen].mean()),
-                f"{value:.3g}",
-            )
-        )
+        chosen = np.argmin(price - value * predicted, axis=1)
+        points.append(_point(costs, scores, rows, chosen, f"{value:.3g}"))
     return points
+
+
+def _point(
+    costs: FloatArray,
+    scores: FloatArray,
+    rows: npt.NDArray[np.int64],
+    chosen: npt.NDArray[np.intp],
+    label: str,
+) -> CostQualityPoint:
+    return CostQualityPoint(
+        float(costs[rows, chosen].mean()), float(scores[rows, chosen].mean()), label
+    )
 
 
 def evaluate_many(
     predicted: FloatArray,
     table: OutcomeTable,
-    prices: Sequence[float],
+    prices: FloatArray,
     extra: Mapping[str, FloatArray] | None = None,
 ) -> ManyModelReport:
     """Cost/quality evaluation over complete rows of ``table`` (columns as ``table.models``).
 
-    ``prices`` are what the router believes each model costs per prompt when it
-    chooses (the training means in the router file); the realised cost of a
-    choice is that model's ``cost_usd`` on that prompt.
+    ``prices`` (prompts x models, or one row for all prompts) are what the
+    router believes each model costs when it chooses (the cost lines learned in
+    the router file); the realised cost of a choice is that model's
+    ``cost_usd`` on that prompt.
     """
     if np.isnan(table.costs).all():
         raise EvaluationError("the outcomes have no cost_usd: cannot draw a cost/quality curve")
-    costs = np.where(np.isnan(table.costs), np.asarray(prices)[None, :], table.costs)
+    price = np.broadcast_to(np.asarray(prices, dtype=np.float64), table.scores.shape)
+    costs = np.where(np.isnan(table.costs), price, table.costs)
     singles = [
         CostQualityPoint(float(costs[:, j].mean()), float(table.scores[:, j].mean()), model)
         for j, model in enumerate(table.models)
@@ -239,10 +239,18 @@ def evaluate_router(router: LearnedRouter, table: OutcomeTable) -> TwoModelRepor
     predicted = router.predict_many(data.prompts)[:, columns]
     if len(shared) == 2:
         return evaluate_two(predicted, data)
-    stats = router.artifact.stats
-    fallback = np.nanmean(data.costs, axis=0)
-    prices = [
-        s.mean_cost_usd if (s := stats.get(m)) and s.mean_cost_usd is not None else float(f)
-        for m, f in zip(shared, fallback, strict=True)
-    ]
-    return evaluate_many(predicted, data, prices)
+    return evaluate_many(predicted, data, expected_costs(router, data))
+
+
+def expected_costs(router: LearnedRouter, table: OutcomeTable) -> FloatArray:
+    """What the router expects each model to cost on each prompt (prompts x models).
+
+    From the cost lines in the router file; a model trained without costs
+    falls back on its mean cost in ``table``.
+    """
+    fallback = np.nanmean(table.costs, axis=0)
+    out = np.empty(table.scores.shape)
+    for i, prompt in enumerate(table.prompts):
+        known = router.expected_costs(prompt)
+        out[i] = [known.get(m, f) for m, f in zip(table.models, fallback, strict=True)]
+    return out

@@ -90,6 +90,19 @@ class LearnedRouter:
         z = art.features.transform(prompts) @ art.weights + art.intercepts
         return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
 
+    def expected_costs(self, prompt: str) -> dict[str, float]:
+        """Each model's expected cost_usd for ``prompt`` as learned from the training outcomes.
+
+        Only models whose outcomes carried ``cost_usd``; a gateway with live
+        prices and token counts should pass its own costs to :meth:`choose`.
+        """
+        out = {}
+        for model, stats in self._state.artifact.stats.items():
+            cost = stats.expected_cost(prompt)
+            if cost is not None:
+                out[model] = cost
+        return out
+
     def choose(
         self,
         costs: Mapping[str, float],

@@ -26,6 +26,7 @@ from tiergate.learned.evaluate import (
     TwoModelReport,
     evaluate_many,
     evaluate_two,
+    expected_costs,
 )
 from tiergate.learned.router import LearnedRouter
 from tiergate.learned.table import OutcomeTable
@@ -93,10 +94,7 @@ def _study(
         length = np.array([len(p) for p in test.prompts], dtype=np.float64)
         extra = {"length": length, "tfidf-lr": baseline[:, s] - baseline[:, w]}
         return StudyResult(name, evaluate_two(predicted, test, extra), seconds)
-    prices = [
-        artifact.stats[m].mean_cost_usd or float(np.nanmean(test.costs[:, j]))
-        for j, m in enumerate(test.models)
-    ]
+    prices = expected_costs(router, test)
     report = evaluate_many(predicted, test, prices, {"tfidf-lr": baseline})
     return StudyResult(name, report, seconds)
 

@@ -41,6 +41,8 @@ class TrainOptions:
     """Knobs of :func:`train_router`; defaults are the measured best (docs/learned-router.md)."""
 
     seed: int = 0
+    # Cross-validation folds for choosing C and reporting a validation figure;
+    # below 2, the middle of c_grid is used and no figure is reported.
     folds: int = 5
     c_grid: tuple[float, ...] = (0.1, 0.3, 1.0)
     min_df: int = 2
@@ -72,6 +74,9 @@ def train_router(
     opts = options or TrainOptions()
     tick = progress or _noop
     table = OutcomeTable.from_records(records)
+    # Sorted models and prompts: the same router whatever the order of the file.
+    order = sorted(range(len(table.prompts)), key=table.prompts.__getitem__)
+    table = table.columns(sorted(table.models)).subset(order)
     if len(table.models) < 2:
         raise TrainError(
             f"outcomes for at least two models are needed to route; found only {table.models}"
@@ -83,7 +88,7 @@ def train_router(
     fold = np.array(
         [int(split_share(p, opts.seed, "validation") * opts.folds) for p in table.prompts]
     )
-    validate = len(table.prompts) >= 5 * opts.folds
+    validate = opts.folds >= 2 and len(table.prompts) >= 5 * opts.folds
     total = len(table.models) * ((len(opts.c_grid) * opts.folds if validate else 0) + 1)
     done = 0
 
@@ -226,15 +231,36 @@ def _two_model_apgr(table: OutcomeTable, predicted: FloatArray) -> float | None:
     return result.apgr
 
 
+def _cost_line(lengths: FloatArray, costs: FloatArray) -> tuple[float, float]:
+    """Least-squares cost = fixed + per_char * length, both clipped at zero.
+
+    Input tokens grow with the prompt and output tokens mostly don't, so a
+    line beats a mean price when the router weighs cost against quality per
+    prompt (measured on RouterBench: docs/learned-router.md).
+    """
+    if len(lengths) < 2 or np.ptp(lengths) == 0:
+        return float(costs.mean()), 0.0
+    slope = max(float(np.polyfit(lengths, costs, 1)[0]), 0.0)
+    fixed = max(float(np.mean(costs - slope * lengths)), 0.0)
+    return fixed, slope
+
+
 def _stats(table: OutcomeTable) -> dict[str, ModelStats]:
+    lengths = np.array([len(p) for p in table.prompts], dtype=np.float64)
     out = {}
     for j, model in enumerate(table.models):
         scores = table.scores[:, j]
         costs = table.costs[:, j]
         seen_cost = ~np.isnan(costs)
+        fixed = per_char = mean_cost = None
+        if seen_cost.any():
+            mean_cost = float(costs[seen_cost].mean())
+            fixed, per_char = _cost_line(lengths[seen_cost], costs[seen_cost])
         out[model] = ModelStats(
             n=int((~np.isnan(scores)).sum()),
             mean_score=float(np.nanmean(scores)),
-            mean_cost_usd=float(costs[seen_cost].mean()) if seen_cost.any() else None,
+            mean_cost_usd=mean_cost,
+            cost_fixed_usd=fixed,
+            cost_per_char_usd=per_char,
         )
     return out
