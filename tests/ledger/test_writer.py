@@ -13,6 +13,7 @@ from tiergate.ledger import DatabaseLedger, LedgerEntry, SubCall
 from tiergate.ledger.rows import SELECT, from_row
 from tiergate.store.db import Database, DatabaseURL
 from tiergate.store.migrations import MIGRATIONS, migrate
+from tiergate.store.testing import POSTGRES_URL
 
 
 def _entry(i: int, **values: object) -> LedgerEntry:
@@ -119,16 +120,18 @@ async def test_sqlite_uses_wal(tmp_path):
     db.close()
 
 
-def test_gateway_books_to_sqlite_and_flushes_on_shutdown(fake, tmp_path):
-    path = tmp_path / "gw.db"
-    text = three_tier_config(fake, f"ledger: {{url: 'sqlite:///{path}'}}\n")
-    gateway = Gateway.from_config(parse_config(text))
+def test_gateway_books_to_the_database_and_flushes_on_shutdown(fake, db_url):
+    if db_url.dialect == "sqlite":
+        ledger = f"ledger: {{url: 'sqlite:///{db_url.target}'}}\n"
+    else:
+        ledger = f"ledger: {{url: '{POSTGRES_URL}', table_prefix: {db_url.prefix}}}\n"
+    gateway = Gateway.from_config(parse_config(three_tier_config(fake, ledger)))
     assert isinstance(gateway.ledger, DatabaseLedger)
     fake.enqueue(Reply("hi", input_tokens=500, output_tokens=300))
     with BackgroundServer(create_app(gateway)) as server:
         client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="tg-test-key", max_retries=0)
         client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "x"}])
-    (row,) = _read(DatabaseURL.parse(f"sqlite:///{path}"))
+    (row,) = _read(db_url)
     assert row.model == "small-model" and row.key_name == "test"
     assert row.cost_usd == (500 * 0.05 + 300 * 0.40) / 1e6
     assert row.baseline_cost_usd == (500 * 2.50 + 300 * 15.00) / 1e6
