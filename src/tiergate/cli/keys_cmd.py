@@ -54,6 +54,14 @@ def _open(config_path: str | None) -> KeyStore:
     return KeyStore(database_url(config_path, for_keys=True))
 
 
+def _audited(action: str, target: str, details: dict[str, object] | None = None) -> None:
+    import getpass
+
+    from tiergate.security.audit import AuditLog
+
+    AuditLog.from_env().record(action, target, actor=f"cli:{getpass.getuser()}", details=details)
+
+
 @click.group()
 def keys() -> None:
     """Create, list and revoke virtual keys."""
@@ -91,6 +99,7 @@ def create(
         raise click.ClickException(exc.message) from None
     finally:
         store.close()
+    _audited("key.create", name, stored.public())
     if as_json:
         click.echo(orjson.dumps({"key": secret, **stored.public()}).decode())
         return
@@ -159,4 +168,5 @@ def revoke(name: str, config_path: str | None) -> None:
         store.close()
     if stored is None:
         raise click.ClickException(f"no key named {name!r}")
+    _audited("key.revoke", name)
     click.echo(f"revoked key {name!r}", err=True)

@@ -30,6 +30,7 @@ from tiergate.errors import (
 )
 from tiergate.gateway import Gateway
 from tiergate.ingress.errors import error_response
+from tiergate.security.audit import AuditLog
 from tiergate.store.keys import KeySpec
 
 _encoder = msgspec.json.Encoder()
@@ -46,6 +47,30 @@ class _CreateKey(msgspec.Struct, forbid_unknown_fields=True):
     routes: list[str] = []
 
 
+def _audit(request: Request) -> AuditLog:
+    """The app's audit log, opened on first use (`TIERGATE_AUDIT_LOG`)."""
+    state = request.app.state
+    audit: AuditLog | None = getattr(state, "audit", None)
+    if audit is None:
+        obs = state.gateway.observability
+        admin_key = obs.admin_key if obs is not None else None
+        audit = state.audit = AuditLog.from_env(secrets=[admin_key])
+    return audit
+
+
+def _audited(
+    request: Request,
+    action: str,
+    target: str,
+    outcome: str = "ok",
+    details: dict[str, object] | None = None,
+) -> None:
+    source = request.client.host if request.client else None
+    _audit(request).record(
+        action, target, actor="admin-api", source=source, outcome=outcome, details=details
+    )
+
+
 def _key_sync(request: Request) -> KeySync:
     gateway: Gateway = request.app.state.gateway
     obs = gateway.observability
@@ -59,6 +84,7 @@ def _key_sync(request: Request) -> KeySync:
     want = hashlib.sha256(admin_key.encode()).digest()
     got = hashlib.sha256(presented.encode()).digest()
     if not hmac.compare_digest(want, got):
+        _audited(request, "admin.login", request.url.path, outcome="refused")
         raise AuthenticationFailed("wrong admin key")
     sync = gateway.tenants.key_sync
     if sync is None:
@@ -99,6 +125,7 @@ async def create_key(request: Request) -> Response:
         secret, stored = await sync.create(spec)
     except TiergateError as exc:
         return error_response(exc)
+    _audited(request, "key.create", spec.name, details=stored.public())
     return _json({"key": secret, **stored.public()}, status=201)
 
 
@@ -111,6 +138,7 @@ async def revoke_key(request: Request) -> Response:
             raise NotFound(f"no key named {name!r}", code="not_found")
     except TiergateError as exc:
         return error_response(exc)
+    _audited(request, "key.revoke", name)
     return _json(stored.public())
 
 

@@ -1,0 +1,1 @@
+"""Security services: the audit log of admin actions and encryption of secrets at rest."""
