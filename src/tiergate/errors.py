@@ -185,5 +185,15 @@ class AllAttemptsFailed(TiergateError):
         self.errors = errors
         # (deployment id, upstream status) of every attempt, for the ledger
         self.tried = tried or []
+        self.retry_after: float | None = None
         if last is not None and isinstance(last, UpstreamTimeout):
             self.status = 504
+        statuses = {e.upstream_status for e in errors}
+        # When every attempt was throttled or overloaded, say so: clients back off on 429/503
+        # and not on a generic 502.
+        if statuses == {429}:
+            self.status, self.error_type, self.code = 429, "rate_limit_error", "upstream_rate_limited"
+            waits = [e.retry_after for e in errors if e.retry_after is not None]
+            self.retry_after = min(waits) if waits else None
+        elif statuses and statuses <= {503, 529}:
+            self.status, self.error_type, self.code = 503, "overloaded_error", "upstream_overloaded"

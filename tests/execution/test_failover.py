@@ -77,7 +77,7 @@ def test_garbage_json_fails_over(gw, fake):
 
 
 def test_all_fail_gives_502_envelope_and_ledger_row(gw, fake):
-    fake.enqueue(*[Fault(status=503)] * 6)
+    fake.enqueue(*[Fault(status=500)] * 6)
     with pytest.raises(openai.APIStatusError) as err:
         _ask(gw)
     assert err.value.status_code == 502
@@ -124,3 +124,18 @@ def test_direct_model_request_does_not_switch_models(gw, fake):
     with pytest.raises(openai.APIStatusError):
         _ask(gw, model="small-model")
     assert {r.model for r in fake.history} == {"mock-small"}
+
+
+def test_all_throttled_is_429_with_retry_after(gw, fake):
+    fake.enqueue(*[Fault(status=429, retry_after=30)] * 6)
+    with pytest.raises(openai.RateLimitError) as err:
+        _ask(gw)
+    assert err.value.response.headers["retry-after"] == "30"
+    assert err.value.body["code"] == "upstream_rate_limited"
+
+
+def test_all_overloaded_is_503(gw, fake):
+    fake.enqueue(*[Fault(status=503), Fault(status=529)] * 3)
+    with pytest.raises(openai.InternalServerError) as err:
+        _ask(gw)
+    assert err.value.status_code == 503

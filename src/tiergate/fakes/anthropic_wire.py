@@ -94,7 +94,11 @@ class AnthropicWire:
             if message["role"] == "user" and text:
                 last_user = text
         tools = _tools(body.get("tools"))
-        output_format = body.get("output_format")
+        # Structured outputs: `output_config.format` (current), `output_format` (older beta).
+        output_config = body.get("output_config")
+        output_format = (
+            output_config.get("format") if isinstance(output_config, Mapping) else None
+        ) or body.get("output_format")
         schema = None
         if isinstance(output_format, Mapping) and output_format.get("type") == "json_schema":
             raw_schema = output_format.get("schema")
