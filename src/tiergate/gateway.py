@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from tiergate.auth.keys import KeyRing, key_from_config
 from tiergate.auth.tenants import Tenants
 from tiergate.chat import ChatRequest, ChatResponse
+from tiergate.cluster.services import ClusterServices
 from tiergate.config.loader import build_fleet
 from tiergate.config.schema import Config
 from tiergate.execution.executor import Executor
@@ -49,6 +50,8 @@ class Gateway:
     # Keys from the store, allow-lists, budgets, rate limits and the response cache.
     tenants: Tenants = field(default_factory=Tenants.memory)
     ready: bool = False
+    # Shared circuits and semantic cache, Redis outage handling (None without `redis:`).
+    cluster: ClusterServices | None = None
     # Re-reads changed learned-router files, so a retrained router needs no restart.
     _router_watch: asyncio.Task[None] | None = None
 
@@ -102,12 +105,15 @@ class Gateway:
             tenants=Tenants.from_config(config, keys, database=ledger is None),
         )
         gateway.observability = Observability.attach(gateway)
+        gateway.cluster = ClusterServices.attach(gateway)
         return gateway
 
     async def start(self) -> None:
         await self.transport.start()
         await self.ledger.start()
         await self.tenants.start(self.keys)
+        if self.cluster is not None:
+            await self.cluster.start()
         watched = learned_strategies(self.routes)
         if watched:
             self._router_watch = asyncio.create_task(RouterWatcher(watched).run())
@@ -120,5 +126,7 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._router_watch
         await self.transport.close()
+        if self.cluster is not None:
+            await self.cluster.close()
         await self.tenants.close()
         await self.ledger.close()

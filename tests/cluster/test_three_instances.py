@@ -131,3 +131,33 @@ def test_the_ledger_has_exactly_one_row_per_request(three: Cluster) -> None:
     booked = Counter(r[0] for r in rows)
     assert set(booked) == set(ids)
     assert max(booked.values()) == 1
+
+
+def _open_circuits(url: str) -> dict[str, str]:
+    ready = httpx.get(f"{url}/health/ready", timeout=5).json()
+    return {dep: state for dep, state in ready["deployments"].items() if state != "closed"}
+
+
+def test_an_upstream_cooled_down_by_one_instance_is_skipped_by_the_others(
+    three: Cluster, upstream: FakeUpstream
+) -> None:
+    a, b, c = three.instances
+    for _ in range(30):  # until instance a has tripped the failing deployment's breaker
+        assert _chat(a.url, model="shaky-model").status_code == 200  # fails over to steady
+        if _open_circuits(a.url):
+            break
+    tripped = _open_circuits(a.url)
+    assert len(tripped) == 1 and next(iter(tripped)).endswith("@flaky"), tripped
+    started = time.monotonic()
+    for inst in (b, c):
+        while _open_circuits(inst.url) != tripped:
+            assert time.monotonic() - started < 5, "the verdict did not reach the other instances"
+            time.sleep(0.02)
+    flaky_calls = upstream.calls_for(model="mock-flaky")
+    for n in range(12):
+        response = _chat((b, c)[n % 2].url, text=f"skip {n}", model="shaky-model")
+        assert response.status_code == 200
+    assert upstream.calls_for(model="mock-flaky") == flaky_calls  # never tried by b or c
+    ready = httpx.get(f"{b.url}/health/ready", timeout=5).json()
+    assert ready["cluster"]["redis"]["state"] == "up"
+    assert ready["cluster"]["circuits_adopted"] >= 1

@@ -25,8 +25,14 @@ class DeploymentHealth:
         return "half_open" if self.probing else "open"
 
 
+# Told when a circuit opens (seconds it stays open, dead credential) or closes (0.0, False):
+# `tiergate.cluster.board` publishes these so that other instances skip the deployment too.
+CircuitListener = Callable[[str, float, bool], None]
+
+
 class HealthBoard:
-    """Circuit breakers for every deployment, local to this process."""
+    """Circuit breakers for every deployment, local to this process (shared between
+    instances by `tiergate.cluster.board`, through `listeners` and `adopt`)."""
 
     def __init__(
         self,
@@ -39,6 +45,7 @@ class HealthBoard:
         self.dead_credential_cooldown = max(cooldown * 30, 300.0)
         self._clock = clock
         self._health: dict[str, DeploymentHealth] = {}
+        self.listeners: list[CircuitListener] = []
 
     def get(self, deployment_id: str) -> DeploymentHealth:
         health = self._health.get(deployment_id)
@@ -65,6 +72,8 @@ class HealthBoard:
 
     def success(self, deployment_id: str, latency_ms: float) -> None:
         health = self.get(deployment_id)
+        if health.open_until != 0.0:
+            self._tell(deployment_id, 0.0, False)
         health.failures = 0
         health.open_until = 0.0
         health.probing = False
@@ -83,9 +92,28 @@ class HealthBoard:
             health.dead_credential = True
             health.open_until = self._clock() + self.dead_credential_cooldown
             health.probing = False
+            self._tell(deployment_id, self.dead_credential_cooldown, True)
         elif health.probing or health.failures >= self.failure_threshold:
             health.open_until = self._clock() + self.cooldown
             health.probing = False
+            self._tell(deployment_id, self.cooldown, False)
+
+    def _tell(self, deployment_id: str, open_for: float, dead_credential: bool) -> None:
+        for listener in self.listeners:
+            listener(deployment_id, open_for, dead_credential)
+
+    def adopt(self, deployment_id: str, open_for: float, dead_credential: bool = False) -> None:
+        """Take another instance's verdict: open for `open_for` seconds more, or (0) closed.
+        Listeners are not told: the verdict came from them."""
+        health = self.get(deployment_id)
+        health.probing = False
+        if open_for > 0:
+            health.open_until = self._clock() + open_for
+            health.dead_credential = dead_credential
+        else:
+            health.open_until = 0.0
+            health.failures = 0
+            health.dead_credential = False
 
     def release_probe(self, deployment_id: str) -> None:
         """A probe that ended without a verdict (e.g. the client's own 4xx) frees the slot."""

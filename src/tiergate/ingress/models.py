@@ -84,10 +84,12 @@ async def ready(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     deployments = {dep_id: health.state for dep_id, health in gateway.health.snapshot().items()}
     ok = gateway.ready
-    body = {
+    body: dict[str, object] = {
         "status": "ready" if ok else "not ready",
         "models": len(gateway.fleet.models),
         "routes": sorted(gateway.routes),
         "deployments": deployments,
     }
+    if gateway.cluster is not None:  # still ready without Redis: degraded, and it says so
+        body["cluster"] = gateway.cluster.describe()
     return _json(body, 200 if ok else 503)
