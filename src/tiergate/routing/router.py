@@ -160,6 +160,23 @@ class Router:
             models = None  # the static list is below the floor: fall back to the tier
         if prefer is not None and prefer.tier != tier:
             prefer = None
+        if (
+            route.learned is not None
+            and prefer is None
+            and models is None
+            and "learned" in route.strategies
+            and "learned" not in path
+        ):
+            # An earlier strategy chose the tier; the learned router refines the model in it.
+            path.append("learned")
+            pool = self._pool((tier,), f, ctx, eff, self._rank[tier])
+            choice = route.learned.choose(f.text, pool, f.expected_output_tokens, f.prompt_tokens)
+            if choice is not None and len(pool) > 1:
+                prefer = choice.model
+                reasons.append(
+                    f"learned: {prefer.name} predicted {choice.quality:.2f} in {tier} "
+                    f"(best {choice.best_model} {choice.best_quality:.2f})"
+                )
         strategy = ">".join(path)
         if models is not None:
             decision = self._finish_models(route, strategy, reasons, f, ctx, eff, models)
