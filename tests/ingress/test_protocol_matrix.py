@@ -165,7 +165,7 @@ def test_openai_bad_gateway_key_is_401(pgw, fake):
 
 
 def test_openai_upstream_statuses(pgw, fake, upstream_fault):
-    status, expected = upstream_fault(pgw.protocol)
+    _upstream_status, expected = upstream_fault(pgw.protocol)
     with pytest.raises(openai.APIStatusError) as err:
         pgw.client().chat.completions.create(model="auto", messages=HI)
     assert err.value.status_code == expected
@@ -256,7 +256,7 @@ def test_anthropic_bad_gateway_key_is_401(pgw, fake):
 
 
 def test_anthropic_upstream_statuses(pgw, fake, upstream_fault):
-    status, expected = upstream_fault(pgw.protocol)
+    _upstream_status, expected = upstream_fault(pgw.protocol)
     with pytest.raises(anthropic.APIStatusError) as err:
         _anthropic(pgw).messages.create(model="auto", max_tokens=10, messages=HI)
     assert err.value.status_code == expected
