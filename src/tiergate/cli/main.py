@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "report": ("tiergate.cli.report_cmd", "report", "Spend, savings, latency and cache figures."),
     "keys": ("tiergate.cli.keys_cmd", "keys", "Create, list and revoke virtual keys."),
     "config": ("tiergate.cli.config_cmd", "config", "Check configuration files."),
+    "secrets": ("tiergate.security.cli", "secrets", "Data keys for secrets at rest."),
 }
 
 
