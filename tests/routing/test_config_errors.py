@@ -84,3 +84,15 @@ def test_route_command_prints_the_decision_without_a_model_call(tmp_path):
     data = json.loads(result.output)
     assert data["tier"] == "premium" and data["model"] == "large-model"
     assert data["reasons"][-1] == "policy: request requires minimum tier premium"
+
+
+def test_route_command_marks_the_classifier_as_skipped(tmp_path):
+    path = tmp_path / "ok.yaml"
+    path.write_text(
+        MODELS
+        + "routes:\n  auto:\n    strategy: classifier\n    classifier: {model: small-model}\n"
+    )
+    result = CliRunner().invoke(cli, ["route", "hi", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "classifier: skipped (no model call in `tiergate route`)" in result.output
+    assert "default tier standard" in result.output

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import msgspec
+
 from tiergate.chat import ChatRequest
 from tiergate.config.schema import CascadeConfig, FallbackConfig
 from tiergate.errors import AllAttemptsFailed, NoCandidates
@@ -134,6 +136,4 @@ class Cascade:
 
 def replace_stream(request: ChatRequest) -> ChatRequest:
     """The same request, unstreamed (for an answer that must be validated first)."""
-    import msgspec
-
     return msgspec.structs.replace(request, stream=False, stream_options=None)

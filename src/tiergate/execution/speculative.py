@@ -97,7 +97,7 @@ class Speculative:
             raise
         ms = (time.perf_counter() - started) * 1000
         if verdict and answer is not None:
-            premium_name = premium_d.candidates[0]
+            premium_model = premium_d.candidates[0]
             if premium.done() and not premium.cancelled() and premium.exception() is None:
                 book_attempt(sub_calls, "speculative", premium.result())
             else:
@@ -105,15 +105,15 @@ class Speculative:
                 sub_calls.append(
                     SubCall(
                         "speculative-cancelled",
-                        premium_name.name,
+                        premium_model.name,
                         decision.prompt_tokens,
                         0,
-                        _cancelled_cost(premium_name, decision.prompt_tokens),
+                        _cancelled_cost(premium_model, decision.prompt_tokens),
                     )
                 )
             reasons.append(
                 f"speculative: {answer.model.name} passed in {ms:.0f} ms "
-                f"\u2192 cancelled {premium_name.name}"
+                f"\u2192 cancelled {premium_model.name}"
             )
             return answer
         if answer is None and not cheap.done():
