@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from tests.routing.conftest import ask, make_router
 
+from tests.routing.conftest import ask, make_router
 from tiergate.chat import ChatRequest, Message, ResponseFormat
 from tiergate.routing.features import extract_features
 from tiergate.routing.language import detect_language
