@@ -219,6 +219,10 @@ class RouteConfig(Strict):
     fallback: FallbackConfig = Field(default_factory=FallbackConfig)
     cache: RouteCacheConfig = Field(default_factory=RouteCacheConfig)
     budget: BudgetConfig | None = None
+    # Keep each request's prompt text (redacted) in the ledger's prompts table, so that
+    # `tiergate report --export-outcomes` can turn scored traffic into outcome records.
+    # Off by default: prompts are the users' data and the ledger is kept for long.
+    record_prompts: bool = False
 
 
 class KeyConfig(Strict):

@@ -34,6 +34,7 @@ from tiergate.ingress.openai_wire import (
 )
 from tiergate.ledger import LedgerEntry
 from tiergate.ledger.entry import SubCall
+from tiergate.ledger.prompts import prompt_to_record
 from tiergate.routing.decision import Decision
 
 _DIRECT_POLICY = FallbackConfig(other_models=False, tier_up=False)
@@ -56,6 +57,7 @@ class Exchange:
     sub_calls: list[SubCall] = field(default_factory=list)
     lookup: Lookup = BYPASS  # the response cache's lookup, to store the answer after a miss
     cache_match: str | None = None
+    prompt: str | None = None  # kept only on routes with record_prompts
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
@@ -93,6 +95,7 @@ class Exchange:
             cache=self.cache,
             tags=list(self.controls.tags),
             endpoint=self.endpoint,
+            prompt=self.prompt,
         )
         for name, value in values.items():
             setattr(base, name, value)
@@ -156,6 +159,7 @@ async def chat_completions(request: Request) -> Response:
         endpoint = getattr(request.state, "endpoint", "chat")  # "messages" via /v1/messages
         context = request_context(key, controls, chat, endpoint)
         ex.decision = decision = await strategies.decide(chat, context, ex.sub_calls)
+        ex.prompt = prompt_to_record(gateway, decision.route, chat)
         # Tenancy: allow-lists and rate limits, then the cache, then the budget reservation.
         ex.decision = decision = await gateway.tenants.admit(ex.request_id, key, decision)
         ex.lookup = await gateway.tenants.lookup(key, chat, decision, bypass=controls.cache_bypass)

@@ -54,6 +54,9 @@ class LedgerEntry:
     # On a cache hit: what the answer cost when it was produced (cost_usd is 0).
     cache_saved_usd: float = 0.0
     cache_match: str | None = None  # the request id whose answer a cache hit served
+    # The prompt text, only on routes with `record_prompts`; stored in `<prefix>prompts`,
+    # not in the ledger row (see `tiergate.ledger.export`).
+    prompt: str | None = None
 
     def add_sub_call(self, call: SubCall) -> None:
         """Book a classifier / judge / cascade call to this request."""

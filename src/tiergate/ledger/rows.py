@@ -45,6 +45,8 @@ INSERT = (
     f"INSERT INTO {{p}}ledger ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 )
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM {{p}}ledger"
+# Prompts of routes with `record_prompts`, apart from the ledger rows (see LedgerEntry.prompt).
+INSERT_PROMPT = "INSERT INTO {p}prompts (request_id, ts, route, prompt) VALUES (?, ?, ?, ?)"
 
 
 def to_row(e: LedgerEntry) -> tuple[Any, ...]:
@@ -52,6 +54,13 @@ def to_row(e: LedgerEntry) -> tuple[Any, ...]:
     return tuple(
         v.replace("\x00", "\ufffd") if isinstance(v, str) and "\x00" in v else v for v in _values(e)
     )
+
+
+def prompt_row(e: LedgerEntry) -> tuple[Any, ...] | None:
+    """The row for `INSERT_PROMPT`, or None when the entry carries no prompt."""
+    if e.prompt is None:
+        return None
+    return (e.request_id, e.ts, e.route, e.prompt.replace("\x00", "\ufffd"))
 
 
 def _values(e: LedgerEntry) -> tuple[Any, ...]:

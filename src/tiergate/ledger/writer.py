@@ -19,7 +19,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from tiergate.ledger.entry import LedgerEntry
-from tiergate.ledger.rows import INSERT, to_row
+from tiergate.ledger.rows import INSERT, INSERT_PROMPT, prompt_row, to_row
 from tiergate.store.db import Database, DatabaseURL
 from tiergate.store.migrations import migrate
 
@@ -139,12 +139,15 @@ class DatabaseLedger:
 
     def _write(self, batch: list[LedgerEntry]) -> None:
         rows = [to_row(e) for e in batch]
+        prompts = [row for row in map(prompt_row, batch) if row is not None]
         for attempt in range(_RETRIES):
             try:
                 if self._db is None:
                     self._db = self._open()
                 with self._db.transaction():
                     self._db.executemany(INSERT, rows)
+                    if prompts:
+                        self._db.executemany(INSERT_PROMPT, prompts)
                 self.written += len(rows)
                 return
             except Exception as exc:  # any driver error: reconnect and retry, below

@@ -68,6 +68,19 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             )""",
         ),
     ),
+    (
+        2,
+        "prompts of routes with record_prompts",
+        (
+            """CREATE TABLE IF NOT EXISTS {p}prompts (
+                request_id TEXT NOT NULL,
+                ts DOUBLE PRECISION NOT NULL,
+                route TEXT NOT NULL,
+                prompt TEXT NOT NULL
+            )""",
+            "CREATE INDEX IF NOT EXISTS {p}prompts_request ON {p}prompts (request_id)",
+        ),
+    ),
 )
 
 
@@ -97,5 +110,5 @@ def migrate(db: Database) -> int:
 
 def drop_all(db: Database) -> None:
     """Remove every table of this prefix (tests clean up with it)."""
-    for table in ("ledger", "keys", "migrations"):
+    for table in ("ledger", "keys", "prompts", "migrations"):
         db.execute(f"DROP TABLE IF EXISTS {{p}}{table}")
