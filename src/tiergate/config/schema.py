@@ -248,6 +248,11 @@ class LedgerConfig(Strict):
     table_prefix: str = Field("tiergate_", pattern=r"^[a-z_][a-z0-9_]{0,40}$")
     batch_size: int = Field(256, ge=1)
     flush_interval: float = Field(0.25, gt=0)
+    # A directory for the ledger spool: each row is on disk before its response completes,
+    # so a killed process or a database outage loses none (docs/scaling.md). Instances on
+    # one host may share it: any of them replays a dead one's rows.
+    spool_dir: str | None = None
+    spool_fsync: bool = False  # also survive a power cut: one fsync per request
 
 
 class StoreConfig(Strict):

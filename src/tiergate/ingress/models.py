@@ -92,4 +92,7 @@ async def ready(request: Request) -> Response:
     }
     if gateway.cluster is not None:  # still ready without Redis: degraded, and it says so
         body["cluster"] = gateway.cluster.describe()
+    describe_ledger = getattr(gateway.ledger, "describe", None)
+    if describe_ledger is not None:  # the spooled ledger: its backlog and the database
+        body["ledger"] = describe_ledger()
     return _json(body, 200 if ok else 503)
