@@ -49,22 +49,29 @@ class Segment:
     sealed: bool = False  # no more appends: delete it once `read == written`
 
 
-def encode(row: tuple[Any, ...]) -> bytes:
-    return orjson.dumps(row) + b"\n"
+Row = tuple[Any, ...]
+Record = tuple[Row, Row | None]  # a ledger row and its prompt row (routes with record_prompts)
 
 
-def decode(chunk: bytes) -> tuple[list[tuple[Any, ...]], int]:
-    """Complete lines of `chunk` as rows, and how many bytes they took. A last line
+def encode(row: Row, prompt: Row | None = None) -> bytes:
+    """One line: `[ledger row, prompt row or null]`."""
+    return orjson.dumps([row, prompt]) + b"\n"
+
+
+def decode(chunk: bytes) -> tuple[list[Record], int]:
+    """Complete lines of `chunk` as records, and how many bytes they took. A last line
     without its newline is a write cut short by a crash: it was never acknowledged."""
     end = chunk.rfind(b"\n") + 1
-    rows: list[tuple[Any, ...]] = []
+    records: list[Record] = []
     for line in chunk[:end].splitlines():
         if line:
             try:
-                rows.append(tuple(orjson.loads(line)))
-            except orjson.JSONDecodeError:  # a torn line can only be the last; skip it
+                row, prompt = orjson.loads(line)
+            except (orjson.JSONDecodeError, ValueError):  # a torn line; skip it
                 log.warning("skipping an unreadable spool line (%d bytes)", len(line))
-    return rows, end
+                continue
+            records.append((tuple(row), tuple(prompt) if prompt is not None else None))
+    return records, end
 
 
 class Spool:

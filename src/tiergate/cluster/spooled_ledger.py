@@ -23,11 +23,10 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
 
-from tiergate.cluster.spool import Segment, Spool, decode, encode
+from tiergate.cluster.spool import Record, Segment, Spool, decode, encode
 from tiergate.ledger.entry import LedgerEntry
-from tiergate.ledger.rows import INSERT, to_row
+from tiergate.ledger.rows import INSERT, INSERT_PROMPT, prompt_row, to_row
 from tiergate.store.db import Database, DatabaseURL
 from tiergate.store.migrations import migrate
 
@@ -61,7 +60,7 @@ class SpooledLedger:
         self.last_error: str | None = None
         self._max_memory = max_memory
         self.close_timeout = close_timeout
-        self._memory: deque[tuple[Any, ...]] = deque()  # only when the disk refuses rows
+        self._memory: deque[Record] = deque()  # only when the disk refuses rows
         self._db: Database | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -74,9 +73,9 @@ class SpooledLedger:
 
     def record(self, entry: LedgerEntry) -> None:
         """Append to the spool; never raises (a failing disk degrades to memory)."""
-        row = to_row(entry)
+        record = (to_row(entry), prompt_row(entry))
         try:
-            self.spool.append(encode(row))
+            self.spool.append(encode(*record))
         except OSError as exc:
             self.spool_errors += 1
             if self.spool_errors % 1000 == 1:
@@ -84,7 +83,7 @@ class SpooledLedger:
             if len(self._memory) >= self._max_memory:
                 self.dropped += 1
                 return
-            self._memory.append(row)
+            self._memory.append(record)
         segment = self.spool.segments[-1]
         if segment.written - segment.read >= self.batch_size * 512 and not self._wake.is_set():
             self._wake.set()  # a large backlog: do not wait for the interval
@@ -209,10 +208,10 @@ class SpooledLedger:
                 self._insert(rows[start : start + self.batch_size])
             segment.read += used
 
-    def _insert(self, rows: list[tuple[Any, ...]], *, replay: bool = False) -> None:
+    def _insert(self, records: list[Record], *, replay: bool = False) -> None:
         """Insert rows whose request id is not in the ledger yet, in one transaction."""
         db = self._database()
-        ids = [r[0] for r in rows]
+        ids = [row[0] for row, _ in records]
         marks = ", ".join("?" for _ in ids)
         with db.transaction():
             present = {
@@ -221,12 +220,15 @@ class SpooledLedger:
                     f"SELECT request_id FROM {{p}}ledger WHERE request_id IN ({marks})", ids
                 )
             }
-            fresh = [r for r in rows if r[0] not in present]
+            fresh = [(row, prompt) for row, prompt in records if row[0] not in present]
             if fresh:
-                db.executemany(INSERT, fresh)
+                db.executemany(INSERT, [row for row, _ in fresh])
+                prompts = [prompt for _, prompt in fresh if prompt is not None]
+                if prompts:
+                    db.executemany(INSERT_PROMPT, prompts)
         if replay:
             self.replayed += len(fresh)
-            self.skipped += len(rows) - len(fresh)
+            self.skipped += len(records) - len(fresh)
         else:
             self.written += len(fresh)
 
