@@ -27,7 +27,13 @@ from tiergate.ledger.report import report as build_report
     "--outcomes",
     "outcomes_path",
     type=click.Path(exists=True, dir_okay=False),
-    help="Outcome records for --suggest (default: quality.outcomes_path).",
+    help="Score records for --suggest and --export-outcomes (default: quality.outcomes_path).",
+)
+@click.option(
+    "--export-outcomes",
+    "export_path",
+    type=click.Path(dir_okay=False),
+    help="Write scored requests of the period as outcome records (for router train).",
 )
 @config_option
 def report(
@@ -40,6 +46,7 @@ def report(
     as_json: bool,
     suggest: bool,
     outcomes_path: str | None,
+    export_path: str | None,
     config_path: str | None,
 ) -> None:
     """Spend, savings, cache hit rate, latency p50/p95 and fallbacks, grouped."""
@@ -53,6 +60,11 @@ def report(
         end = parse_since(until) if until else None
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    if export_path:
+        from tiergate.cli.outcomes_export import export_report
+
+        export_report(config_path, outcomes_path, export_path, start, end, as_json)
+        return
     reader = LedgerReader(database_url(config_path, for_keys=False))
     try:
         rows = reader.rows(since=start, until=end, by=by, key=key_name, route=route, model=model)
