@@ -57,6 +57,19 @@ _ERROR: Schema = {
     },
 }
 
+_ANTHROPIC_ERROR: Schema = {
+    "type": "object",
+    "required": ["type", "error"],
+    "properties": {
+        "type": {"const": "error"},
+        "error": {
+            "type": "object",
+            "required": ["type", "message"],
+            "properties": {"type": {"type": "string"}, "message": {"type": "string"}},
+        },
+    },
+}
+
 _USAGE: Schema = {
     "type": "object",
     "properties": {
@@ -214,7 +227,7 @@ def _json(schema: Schema | str, description: str, headers: bool = True) -> Schem
     return out
 
 
-def _errors(*statuses: int) -> dict[str, Schema]:
+def _errors(*statuses: int, envelope: str = "Error") -> dict[str, Schema]:
     words = {
         400: "The request is malformed (nothing was spent).",
         401: "Missing, unknown or revoked key.",
@@ -228,7 +241,7 @@ def _errors(*statuses: int) -> dict[str, Schema]:
         503: "No candidate is available (all cooling down after failures).",
         504: "Every upstream attempt timed out.",
     }
-    return {str(s): _json("Error", words[s]) for s in statuses}
+    return {str(s): _json(envelope, words[s]) for s in statuses}
 
 
 _CHAT_ERRORS = (400, 401, 403, 404, 413, 415, 429, 502, 503, 504)
@@ -277,6 +290,7 @@ def build_document() -> Schema:
     components.update(
         {
             "Error": _ERROR,
+            "AnthropicError": _ANTHROPIC_ERROR,
             "ChatCompletion": _COMPLETION,
             "MessagesRequest": _MESSAGES_REQUEST,
             "Message_Response": _MESSAGE_RESPONSE,
@@ -325,7 +339,8 @@ def build_document() -> Schema:
                                 "text/event-stream": {"schema": {"type": "string"}},
                             },
                         },
-                        **_errors(*_CHAT_ERRORS),
+                        # the Anthropic ingress answers errors in Anthropic's envelope
+                        **_errors(*_CHAT_ERRORS, envelope="AnthropicError"),
                     },
                 }
             },
