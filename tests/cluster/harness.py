@@ -57,6 +57,7 @@ def cluster_config(
     postgres_url: str,
     table_prefix: str,
     spool_dir: Path | None = None,
+    flush_interval: float = 0.2,
     extra: str = "",
 ) -> str:
     """Three tiers on one fake upstream, plus a second provider for the cooldown test."""
@@ -93,7 +94,7 @@ def cluster_config(
           - {{name: limited, key: tg-limited, rpm: 20}}
           - {{name: budgeted, key: tg-budgeted, budget_usd: 0.002, period: day}}
         redis: {{url: '{redis_url}', prefix: '{redis_prefix}'}}
-        ledger: {{url: '{postgres_url}', table_prefix: {table_prefix}, flush_interval: 0.2, {spool}}}
+        ledger: {{url: '{postgres_url}', table_prefix: {table_prefix}, flush_interval: {flush_interval}, {spool}}}
         circuit: {{failure_threshold: 2, cooldown: 30}}
         observability: {{request_log: 'off'}}
         """
@@ -221,6 +222,7 @@ def cluster(
     *,
     size: int = 3,
     spool: bool = False,
+    flush_interval: float = 0.2,
     extra: str = "",
 ) -> Iterator[Cluster]:
     """`size` gateways on free loopback ports, sharing Redis, PostgreSQL (and a spool dir)."""
@@ -235,6 +237,7 @@ def cluster(
                 postgres_url=POSTGRES_URL,
                 table_prefix=db_url.prefix,
                 spool_dir=tmp / "spool" if spool else None,
+                flush_interval=flush_interval,
                 extra=extra,
             )
         )

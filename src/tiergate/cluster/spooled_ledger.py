@@ -68,6 +68,7 @@ class SpooledLedger:
         self._thread: threading.Thread | None = None
         self._failures = 0
         self._next_scan = 0.0
+        self._next_flush = 0.0
 
     # -- the request path --------------------------------------------------------------------
 
@@ -154,10 +155,14 @@ class SpooledLedger:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(self._backoff())
+            # Wake for the orphan scan too, however long the flush interval is.
+            until_scan = max(self._next_scan - time.monotonic(), 0.0)
+            woken = self._wake.wait(min(self._backoff(), until_scan))
             self._wake.clear()
             try:
-                self._drain()
+                if woken or self._failures or time.monotonic() >= self._next_flush:
+                    self._next_flush = time.monotonic() + self.flush_interval
+                    self._drain()
                 if time.monotonic() >= self._next_scan:
                     self._next_scan = time.monotonic() + _ORPHAN_SCAN
                     self._adopt_orphans()
