@@ -327,3 +327,47 @@ def test_a_dead_credential_does_not_take_healthy_tiers_down(fake, start_gateway)
         assert raw.headers["x-tiergate-model"] == "medium-model"
     # the 401 was seen once; afterwards the dead credential is skipped without a call
     assert sum(1 for r in fake.history if r.status == 401) == 1
+
+
+class Flood(Drip):
+    """An upstream that answers 200 with far more bytes than any real answer has."""
+
+    def __init__(self, size: int):
+        super().__init__(fast=0, interval=0)
+        self.size = size
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.requests += 1
+        stream = (await request.json()).get("stream", False)
+        response = web.StreamResponse(
+            headers={"content-type": "text/event-stream" if stream else "application/json"}
+        )
+        await response.prepare(request)
+        block = b"x" * 65536  # no newline: never a complete event, never valid JSON
+        try:
+            for _ in range(self.size // len(block) + 1):
+                await response.write(block)
+        except (ConnectionResetError, asyncio.CancelledError):
+            self.disconnected.set()
+            raise
+        return response
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_endless_answer_is_cut_off_not_buffered(fake, start_gateway, monkeypatch, stream):
+    from tiergate.providers import transport
+
+    monkeypatch.setattr(transport, "MAX_BODY", 1024 * 1024)
+    monkeypatch.setattr(transport, "MAX_EVENT", 256 * 1024)
+    with Flood(size=4 * 1024 * 1024) as flood:
+        gw = start_gateway(_with_dead_budget_provider(fake, f"http://127.0.0.1:{flood.port}/v1"))
+        response = httpx.post(
+            f"{gw.url}/v1/chat/completions",
+            json={**HELLO, "model": "small-model", "stream": stream},
+            headers=AUTH,
+            timeout=20,
+        )
+    assert response.status_code == 502
+    assert "bytes" in response.json()["error"]["message"]
+    (entry,) = gw.ledger.entries
+    assert entry.status == 502 and entry.cost_usd == 0

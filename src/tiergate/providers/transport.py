@@ -17,6 +17,9 @@ from tiergate.providers.base import SSEEvent, UpstreamCall
 from tiergate.providers.sse import SSEParser
 
 _MAX_ERROR_BODY = 64 * 1024
+# A broken or hostile upstream must not be able to fill memory: no real answer comes near.
+MAX_BODY = 64 * 1024 * 1024
+MAX_EVENT = 8 * 1024 * 1024
 
 
 def _map_client_error(exc: BaseException, provider: Provider) -> UpstreamError:
@@ -46,12 +49,21 @@ class UpstreamResponse:
         self.headers: CIMultiDictProxy[str] = response.headers
 
     async def read(self) -> bytes:
+        parts: list[bytes] = []
+        size = 0
         try:
-            return await self._response.read()
+            async for data in self._response.content.iter_any():
+                size += len(data)
+                if size > MAX_BODY:
+                    raise UpstreamError(
+                        f"provider {self._provider.name}: response over {MAX_BODY} bytes"
+                    )
+                parts.append(data)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _map_client_error(exc, self._provider) from None
         finally:
             self._response.release()
+        return b"".join(parts)
 
     async def read_error_body(self) -> bytes:
         try:
@@ -75,6 +87,7 @@ class UpstreamResponse:
         quiet_until = min(loop.time() + timeouts.inactivity, end)
         content = self._response.content
         where = f"provider {self._provider.name}"
+        unparsed = 0  # bytes since the last complete event
         while True:
             try:
                 async with asyncio.timeout_at(quiet_until):
@@ -90,6 +103,9 @@ class UpstreamResponse:
             if not data:
                 break
             events = parser.feed(data)
+            unparsed = 0 if events else unparsed + len(data)
+            if unparsed > MAX_EVENT:
+                raise UpstreamError(f"{where}: a stream event ran over {MAX_EVENT} bytes")
             if events:
                 quiet_until = min(loop.time() + timeouts.inactivity, end)
             for event in events:
