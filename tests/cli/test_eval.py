@@ -133,3 +133,18 @@ def test_every_call_failing_exits_non_zero(tmp_path: Path) -> None:
     )
     assert code == 1
     assert "failed" in output and "No recommendation" in output
+
+
+def test_fake_refuses_a_config_with_real_providers(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        Path(CONFIG)
+        .read_text()
+        .replace(
+            "${TIERGATE_FAKE_URL:-http://127.0.0.1:18080}/v1beta",
+            "https://generativelanguage.googleapis.com/v1beta",
+        )
+    )
+    code, output = _eval("--suite", SUITE, "--config", str(config), "--models", MODELS, "--fake")
+    assert code == 1
+    assert "--fake: provider 'sim-gemini' is not simulated" in output

@@ -96,6 +96,15 @@ async def run_eval(
             for m in models
             if m not in fleet.models
         ]
+        if simulated is not None:
+            # --fake promises no network and no spend: a real provider must not slip in.
+            problems += [
+                f"--fake: provider {p.name!r} is not simulated: its base_url must start "
+                f"with ${{{FAKE_URL_ENV}}} (it is {p.base_url})"
+                for p in fleet.providers.values()
+                if p.base_url.rstrip("/") != simulated.url
+                and not p.base_url.startswith(simulated.url + "/")
+            ]
         judges, judge_problems = judge_models(cases, judge, fleet, suite_path)
         if problems or judge_problems:
             raise EvalSetupError(problems + judge_problems)
