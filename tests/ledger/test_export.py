@@ -102,6 +102,10 @@ async def test_scores_join_the_ledger_and_the_recorded_prompts(db: Database) -> 
     assert by_id["twice"].score == 0.75 and by_id["twice"].response == "Hello!"
     assert by_id["hit"].cost_usd == 0.004  # what the cached answer cost when it was made
     assert stats.as_json() == {"requests": 9, "exported": 4, "unanswered": 4, "no_prompt": 1}
+    only_hard, _ = export_outcomes(db, scores_by_request(scores), only={"route": "auto:hard"})
+    assert [r.request_id for r in only_hard] == ["judged"]
+    with pytest.raises(ValueError, match="cannot filter"):
+        export_outcomes(db, {}, only={"status; DROP TABLE x": "1"})
 
 
 def test_production_traffic_round_trips_through_report(fake, tmp_path: Path) -> None:

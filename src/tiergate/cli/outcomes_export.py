@@ -15,6 +15,7 @@ def export_report(
     since: float,
     until: float | None,
     as_json: bool,
+    only: dict[str, str | None] | None = None,
 ) -> None:
     """Join the score log with the ledger and its prompts; write outcome records."""
     from tiergate.ledger.export import export_outcomes, scores_by_request
@@ -34,7 +35,7 @@ def export_report(
     reader = LedgerReader(database_url(config_path, for_keys=False))
     try:
         records, stats = export_outcomes(
-            reader.db, scores_by_request(scores), since=since, until=until
+            reader.db, scores_by_request(scores), since=since, until=until, only=only
         )
     finally:
         reader.close()
@@ -47,7 +48,7 @@ def export_report(
         f"from {stats.requests} scored request(s) in {scores_path}."
     )
     if stats.unanswered:
-        click.echo(f"  {stats.unanswered} not answered in this period (see --since/--until).")
+        click.echo(f"  {stats.unanswered} not answered in this period and selection.")
     if stats.no_prompt:
         click.echo(
             f"  {stats.no_prompt} without a recorded prompt "

@@ -63,7 +63,8 @@ def report(
     if export_path:
         from tiergate.cli.outcomes_export import export_report
 
-        export_report(config_path, outcomes_path, export_path, start, end, as_json)
+        only = {"route": route, "model": model, "key_name": key_name}
+        export_report(config_path, outcomes_path, export_path, start, end, as_json, only)
         return
     reader = LedgerReader(database_url(config_path, for_keys=False))
     try:

@@ -36,7 +36,7 @@ class ExportStats:
 
     requests: int = 0  # distinct request ids with a score
     exported: int = 0
-    unanswered: int = 0  # no answered ledger entry in the period (or another ledger's id)
+    unanswered: int = 0  # no answered entry in the period and filters (or another ledger's)
     no_prompt: int = 0  # answered, but no prompt was recorded for it
 
     def as_json(self) -> dict[str, int]:
@@ -63,12 +63,18 @@ def export_outcomes(
     *,
     since: float | None = None,
     until: float | None = None,
+    only: Mapping[str, str | None] | None = None,
 ) -> tuple[list[OutcomeRecord], ExportStats]:
-    """Outcome records for the scored requests booked in [since, until)."""
+    """Outcome records for the scored requests booked in [since, until); ``only`` keeps
+    the entries whose ``route`` / ``model`` / ``key_name`` have the given values."""
+    filters = {k: v for k, v in (only or {}).items() if v is not None}
+    unknown = set(filters) - {"route", "model", "key_name"}
+    if unknown:
+        raise ValueError(f"cannot filter on {sorted(unknown)}")
     stats = ExportStats(requests=len(scores))
     records: list[OutcomeRecord] = []
     for ids in _chunks(list(scores)):
-        entries = _entries(db, ids, since, until)
+        entries = _entries(db, ids, since, until, filters)
         prompts = _prompts(db, ids)
         for request_id in ids:
             entry = entries.get(request_id)
@@ -115,10 +121,17 @@ def _chunks(ids: list[str]) -> Iterator[list[str]]:
 
 
 def _entries(
-    db: Database, ids: list[str], since: float | None, until: float | None
+    db: Database,
+    ids: list[str],
+    since: float | None,
+    until: float | None,
+    filters: Mapping[str, str],
 ) -> dict[str, LedgerEntry]:
     where = [f"request_id IN ({', '.join('?' for _ in ids)})", "status = 200"]
     params: list[object] = list(ids)
+    for column, value in filters.items():  # column names come from the fixed set above
+        where.append(f"{column} = ?")
+        params.append(value)
     if since is not None:
         where.append("ts >= ?")
         params.append(since)
