@@ -12,6 +12,7 @@ p99 and max in milliseconds; the budget is p50 <= 2 ms and p99 <= 10 ms.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import tempfile
@@ -74,24 +75,31 @@ def main() -> None:
 
     for _ in range(200):  # warm caches and numpy's dispatch before timing
         router.predict(prompt)
-    timings = []
+    wall, cpu = [], []
     for _ in range(args.runs):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.thread_time()
         router.choose(costs, 0.05, predicted=router.predict(prompt))
-        timings.append((time.perf_counter() - started) * 1000)
-    timings.sort()
+        cpu.append((time.thread_time() - started_cpu) * 1000)
+        wall.append((time.perf_counter() - started) * 1000)
+    wall.sort()
+    cpu.sort()
 
-    def pct(p: float) -> float:
+    def pct(timings: list[float], p: float) -> float:
         return timings[min(len(timings) - 1, int(p / 100 * len(timings)))]
 
     print(f"router: {len(router.models)} models, {router.artifact.features.n_features} features")
     print(f"prompt: {len(prompt.split())} words, {len(prompt)} characters (~1,000 tokens)")
-    print(
-        f"predict + choose over {args.runs} runs (ms): p50 {pct(50):.3f}  p90 {pct(90):.3f}  "
-        f"p99 {pct(99):.3f}  max {timings[-1]:.3f}  mean {statistics.fmean(timings):.3f}"
-    )
-    ok = pct(50) <= 2.0 and pct(99) <= 10.0
-    print("budget p50 <= 2 ms, p99 <= 10 ms:", "met" if ok else "NOT met")
+    for name, timings in (("wall clock", wall), ("thread CPU", cpu)):
+        print(
+            f"predict + choose, {name}, {args.runs} runs (ms): p50 {pct(timings, 50):.3f}  "
+            f"p90 {pct(timings, 90):.3f}  p99 {pct(timings, 99):.3f}  max {timings[-1]:.3f}  "
+            f"mean {statistics.fmean(timings):.3f}"
+        )
+    # Wall clock is the figure that counts; thread CPU time leaves out the waits
+    # of a busy machine (other processes on the same cores), for comparison.
+    ok = pct(wall, 50) <= 2.0 and pct(wall, 99) <= 10.0
+    print("budget p50 <= 2 ms, p99 <= 10 ms (wall clock):", "met" if ok else "NOT met")
+    print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":
