@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from tiergate.chat import ChatChunk, ChatRequest, ChatResponse, Usage, accumulate
 from tiergate.config.schema import FallbackConfig
@@ -30,6 +31,8 @@ from tiergate.providers.base import Adapter, StreamDecoder
 from tiergate.providers.transport import Transport, UpstreamResponse
 from tiergate.routing.decision import Decision
 from tiergate.routing.features import estimate_tokens
+
+_T = TypeVar("_T")
 
 
 @dataclass(slots=True)
@@ -126,40 +129,62 @@ class Executor:
                 deployment.id, dead_credential=isinstance(error, UpstreamAuthFailed)
             )
 
-    async def complete(
-        self, request: ChatRequest, decision: Decision, policy: FallbackConfig
-    ) -> Completion:
+    async def _attempt_all(
+        self,
+        decision: Decision,
+        policy: FallbackConfig,
+        attempt: Callable[[Deployment], Awaitable[_T]],
+    ) -> tuple[_T, Deployment, list[AttemptRecord]]:
+        """Run `attempt` along the plan until one succeeds; the shared failover loop.
+
+        Returns the result, the deployment that produced it and every failed attempt.
+        """
         errors: list[UpstreamError] = []
-        attempts: list[AttemptRecord] = []
+        failed: list[AttemptRecord] = []
         for deployment in _plan(decision, policy, self.health):
-            for attempt in range(policy.retries + 1):
-                if len(attempts) >= policy.max_attempts:
-                    raise AllAttemptsFailed(errors, _tried(attempts))
+            for tries in range(policy.retries + 1):
+                if len(failed) >= policy.max_attempts:
+                    raise AllAttemptsFailed(errors, _tried(failed))
                 started = time.perf_counter()
                 try:
-                    response = await self._call(request, deployment)
+                    result = await attempt(deployment)
                 except UpstreamError as error:
                     elapsed = (time.perf_counter() - started) * 1000
-                    attempts.append(
+                    failed.append(
                         AttemptRecord(deployment.id, elapsed, error.message, error.upstream_status)
                     )
                     self._record_failure(deployment, error)
                     if isinstance(error, UpstreamRejected):
                         raise
                     errors.append(error)
-                    if not self._retry_here(deployment, error, attempt, policy):
+                    if not self._retry_here(deployment, error, tries, policy):
                         break
-                    if not await self._backoff(attempt, error, policy):
+                    if not await self._backoff(tries, error, policy):
                         break
                     continue
-                elapsed = (time.perf_counter() - started) * 1000
-                self.health.success(deployment.id, elapsed)
-                attempts.append(AttemptRecord(deployment.id, elapsed))
-                model = next(m for m in decision.candidates if m.name == deployment.model)
-                return Completion(response, model, deployment, attempts, elapsed)
+                return result, deployment, failed
         if not errors:
             raise NoCandidates("every candidate deployment is cooling down after failures")
-        raise AllAttemptsFailed(errors, _tried(attempts))
+        raise AllAttemptsFailed(errors, _tried(failed))
+
+    async def complete(
+        self, request: ChatRequest, decision: Decision, policy: FallbackConfig
+    ) -> Completion:
+        """A whole answer, with retries and failover."""
+        timed: list[float] = []
+
+        async def attempt(deployment: Deployment) -> ChatResponse:
+            started = time.perf_counter()
+            response = await self._call(request, deployment)
+            timed.append((time.perf_counter() - started) * 1000)
+            return response
+
+        response, deployment, attempts = await self._attempt_all(decision, policy, attempt)
+        elapsed = timed[-1]
+        self.health.success(deployment.id, elapsed)
+        attempts.append(AttemptRecord(deployment.id, elapsed))
+        model = next(m for m in decision.candidates if m.name == deployment.model)
+        return Completion(response, model, deployment, attempts, elapsed)
 
     async def _call(self, request: ChatRequest, deployment: Deployment) -> ChatResponse:
         adapter = self._adapter(deployment)
@@ -180,34 +205,13 @@ class Executor:
         self, request: ChatRequest, decision: Decision, policy: FallbackConfig
     ) -> LiveStream:
         """Open a stream and read until its first chunk; fail over until then."""
-        errors: list[UpstreamError] = []
-        attempts: list[AttemptRecord] = []
-        for deployment in _plan(decision, policy, self.health):
-            for attempt in range(policy.retries + 1):
-                if len(attempts) >= policy.max_attempts:
-                    raise AllAttemptsFailed(errors, _tried(attempts))
-                started = time.perf_counter()
-                try:
-                    live = await self._open(request, deployment, decision)
-                except UpstreamError as error:
-                    elapsed = (time.perf_counter() - started) * 1000
-                    attempts.append(
-                        AttemptRecord(deployment.id, elapsed, error.message, error.upstream_status)
-                    )
-                    self._record_failure(deployment, error)
-                    if isinstance(error, UpstreamRejected):
-                        raise
-                    errors.append(error)
-                    if not self._retry_here(deployment, error, attempt, policy):
-                        break
-                    if not await self._backoff(attempt, error, policy):
-                        break
-                    continue
-                live.attempts = [*attempts, AttemptRecord(deployment.id, live.first_byte_ms)]
-                return live
-        if not errors:
-            raise NoCandidates("every candidate deployment is cooling down after failures")
-        raise AllAttemptsFailed(errors, _tried(attempts))
+
+        async def attempt(deployment: Deployment) -> LiveStream:
+            return await self._open(request, deployment, decision)
+
+        live, deployment, attempts = await self._attempt_all(decision, policy, attempt)
+        live.attempts = [*attempts, AttemptRecord(deployment.id, live.first_byte_ms)]
+        return live
 
     async def _open(
         self, request: ChatRequest, deployment: Deployment, decision: Decision
