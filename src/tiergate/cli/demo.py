@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import click
+from rich import box
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -36,16 +37,17 @@ def demo(size: int, concurrency: int, serve: bool, port: int | None) -> None:
             )
         )
     s = summarize(result)
-    table = Table(title=f'Where {s["requests"]} requests went (model="auto")')
-    for name, justify in (
-        ("kind", "left"),
-        ("tier", "left"),
-        ("model", "left"),
-        ("reqs", "right"),
-        ("cost", "right"),
-        (f"on {result.flagship}", "right"),
-    ):
-        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    table = Table(
+        title=f'Where {s["requests"]} requests went (model="auto")',
+        caption=f"last column: the same requests on {result.flagship} alone",
+        box=box.SIMPLE_HEAD,
+    )
+    table.add_column("kind", overflow="fold")
+    table.add_column("tier", no_wrap=True)
+    table.add_column("model", no_wrap=True)
+    table.add_column("reqs", justify="right", no_wrap=True)
+    table.add_column("cost", justify="right", no_wrap=True)
+    table.add_column("flagship", justify="right", no_wrap=True)
     for (kind, tier, model), (count, cost, base) in s["rows"]:  # type: ignore[attr-defined]
         table.add_row(kind, tier, model, str(int(count)), f"${cost:.4f}", f"${base:.4f}")
     console.print(table)
