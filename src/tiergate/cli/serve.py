@@ -125,6 +125,21 @@ def serve(
         for problem in exc.problems:
             click.echo(f"  - {problem}", err=True)
         sys.exit(2)
+    gateway = app.state.gateway
+    if not gateway.fleet.models:
+        click.echo(
+            "tiergate: warning: no models are configured. Pass --config FILE, or set "
+            "OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY, DEEPSEEK_API_KEY or "
+            "MISTRAL_API_KEY to use the built-in catalog.",
+            err=True,
+        )
+    else:
+        click.echo(
+            f"tiergate: {len(gateway.fleet.models)} model(s) in tiers "
+            f"{', '.join(t for t in gateway.fleet.tiers if gateway.fleet.by_tier[t])}; "
+            f"routes: {', '.join(sorted(gateway.routes))}",
+            err=True,
+        )
     click.echo(f"tiergate listening on http://{host}:{port} ({workers} worker(s))", err=True)
     common = {
         "host": host,
@@ -140,6 +155,9 @@ def serve(
             "tiergate.cli.serve:build_worker_app",
             factory=True,
             workers=workers,
+            # uvicorn kills a worker that misses a 5 s health ping; on a busy machine a worker
+            # still importing, or saturated by load, can miss it, and is then restarted forever.
+            timeout_worker_healthcheck=30,
             **common,  # type: ignore[arg-type]
         )
     else:
