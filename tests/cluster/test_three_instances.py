@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -33,10 +34,16 @@ def upstream() -> Iterator[FakeUpstream]:
         yield fake
 
 
-@pytest.fixture(scope="module")
-def three(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with cluster(upstream, tmp_path_factory.mktemp("three")) as group:
-        yield group
+def test_three_instances_share_limits_budgets_cache_circuits_and_ledger(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """One cluster for every check: starting three processes is the expensive part."""
+    with cluster(upstream, tmp_path) as three:
+        check_rpm_limit_holds_across_instances_not_three_times(three)
+        check_budget_holds_across_instances(three)
+        check_an_answer_cached_by_one_instance_is_a_hit_on_the_others(three, upstream)
+        check_an_upstream_cooled_down_by_one_instance_is_skipped_by_the_others(three, upstream)
+        check_the_ledger_has_exactly_one_row_per_request(three)
 
 
 def _chat(url: str, key: str = KEY, text: str = "hello", **body: object) -> httpx.Response:
@@ -57,7 +64,7 @@ def _away_from_minute_edge() -> None:
         time.sleep(60.5 - into)
 
 
-def test_rpm_limit_holds_across_instances_not_three_times(three: Cluster) -> None:
+def check_rpm_limit_holds_across_instances_not_three_times(three: Cluster) -> None:
     _away_from_minute_edge()
     urls = [three.next().url for _ in range(30)]
     with ThreadPoolExecutor(6) as pool:
@@ -66,7 +73,7 @@ def test_rpm_limit_holds_across_instances_not_three_times(three: Cluster) -> Non
     assert statuses == {200: 20, 429: 10}, statuses
 
 
-def test_budget_holds_across_instances(three: Cluster) -> None:
+def check_budget_holds_across_instances(three: Cluster) -> None:
     urls = [three.next().url for _ in range(24)]
     with ThreadPoolExecutor(6) as pool:
         responses = list(
@@ -97,7 +104,7 @@ def _settled_spend(three: Cluster, key: str, expect_rows: int) -> float:
     return sum(float(r[3]) for r in rows)
 
 
-def test_an_answer_cached_by_one_instance_is_a_hit_on_the_others(
+def check_an_answer_cached_by_one_instance_is_a_hit_on_the_others(
     three: Cluster, upstream: FakeUpstream
 ) -> None:
     a, b, c = three.instances
@@ -116,7 +123,7 @@ def test_an_answer_cached_by_one_instance_is_a_hit_on_the_others(
     assert upstream.calls_for(model="mock-small") == calls
 
 
-def test_the_ledger_has_exactly_one_row_per_request(three: Cluster) -> None:
+def check_the_ledger_has_exactly_one_row_per_request(three: Cluster) -> None:
     urls = [three.next().url for _ in range(30)]
     with ThreadPoolExecutor(6) as pool:
         responses = list(pool.map(lambda u: _chat(u, text=f"ledger {u}"), urls))
@@ -138,7 +145,7 @@ def _open_circuits(url: str) -> dict[str, str]:
     return {dep: state for dep, state in ready["deployments"].items() if state != "closed"}
 
 
-def test_an_upstream_cooled_down_by_one_instance_is_skipped_by_the_others(
+def check_an_upstream_cooled_down_by_one_instance_is_skipped_by_the_others(
     three: Cluster, upstream: FakeUpstream
 ) -> None:
     a, b, c = three.instances
