@@ -15,8 +15,10 @@ and prints: added latency at concurrency 1, requests/s at concurrency 64, stream
 first byte and 1,000-chunk stream time, optional memory samples, and `--workers` scaling.
 If a `litellm` executable is found (PATH or --litellm) it is measured the same way.
 
-By default the gateway is pinned to CPU 1 and nginx and wrk to CPU 0, so that "one gateway
-process" gets one core; the workers-scaling runs are not pinned. This is not part of
+With --pin the gateway is pinned to CPU 1 and nginx and wrk to CPU 0, so that "one gateway
+process" gets one core (the workers-scaling runs are never pinned). Pinning helps only on an
+otherwise idle machine: when other processes compete for the CPUs, a pinned gateway waits
+in one CPU's run queue and latency gets worse, so it is off by default. This is not part of
 `make test`: benchmarks print figures, tests never time anything.
 """
 
@@ -163,7 +165,12 @@ class Bench:
         out: dict[str, Any] = {}
         print("\n== --workers scaling (not pinned; nginx and wrk share the same cores) ==")
         for n in a.workers:
-            gw = self.gateway(workers=n, pin=False)
+            try:
+                gw = self.gateway(workers=n, pin=False)
+            except RuntimeError as exc:
+                out[str(n)] = {"error": str(exc)}
+                print(f"workers={n}: the gateway did not start ({exc})")
+                continue
             url = f"{gw.url}/v1/chat/completions"
             self.load(url, 64, a.warmup, pin=False)
             r = self.load(url, 64, a.duration, pin=False)
@@ -264,6 +271,16 @@ def _version(cmd: list[str]) -> str:
         return "unknown"
 
 
+def calibrate() -> float:
+    """Microseconds for one small json.dumps, best of 5: how fast this interpreter runs right
+    now. A quiet modern core takes about 1.5-2 us; on a shared machine under load it can take
+    several times longer, and every figure below is slowed down by the same factor."""
+    import timeit
+
+    timer = timeit.Timer("dumps(d)", "from json import dumps; d={'a': 1, 'b': [1, 2, 3], 'c': 'x'}")
+    return min(timer.repeat(repeat=5, number=20_000)) / 20_000 * 1e6
+
+
 def _meta(args: argparse.Namespace) -> dict[str, Any]:
     from importlib.metadata import version
 
@@ -289,6 +306,8 @@ def _meta(args: argparse.Namespace) -> dict[str, Any]:
         },
         "argv": sys.argv,
         "pinned": args.pin,
+        "load_average": os.getloadavg(),
+        "calibration_json_dumps_us": round(calibrate(), 2),
     }
 
 
@@ -301,14 +320,14 @@ def main() -> None:
     p.add_argument("--workers", type=int, nargs="*", default=[1, 2])
     p.add_argument("--memory", type=int, default=0, help="requests in the memory run (0: skip)")
     p.add_argument("--memory-segment", type=float, default=5, help="seconds between samples")
-    p.add_argument("--no-pin", dest="pin", action="store_false")
+    p.add_argument("--pin", action="store_true", help="gateway on CPU 1, nginx and wrk on 0")
     p.add_argument("--only", nargs="*", default=["nonstream", "streaming", "workers", "litellm"])
     p.add_argument("--litellm", default=None, help="the litellm executable (default: PATH)")
     p.add_argument("--json", type=Path, default=None, help="also write every figure here")
     args = p.parse_args()
-    print(json.dumps(_meta(args), indent=1))
     with tempfile.TemporaryDirectory(prefix="tiergate-bench-") as tmp, ExitStack() as stack:
         bench = Bench(args, Path(tmp), stack)
+        print(json.dumps(bench.results["meta"], indent=1))
         if "nonstream" in args.only:
             bench.latency_and_throughput()
         if "streaming" in args.only:
@@ -320,6 +339,11 @@ def main() -> None:
         exe = args.litellm or _which("litellm")
         if exe and "litellm" in args.only and "nonstream" in bench.results:
             bench.litellm(exe)
+        bench.results["end"] = {
+            "load_average": os.getloadavg(),
+            "calibration_json_dumps_us": round(calibrate(), 2),
+        }
+        print(f"\nat the end: {json.dumps(bench.results['end'])}")
         if args.json:
             args.json.write_text(json.dumps(bench.results, indent=1))
 
