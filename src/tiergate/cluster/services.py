@@ -5,7 +5,8 @@ With `redis:` configured, `ClusterServices.attach`:
 - wraps the Redis-backed rate limits, budgets and exact cache so that they fall back to
   local state while Redis is unreachable (`tiergate.cluster.degraded`);
 - shares circuit-breaker transitions between instances (`tiergate.cluster.board`);
-- shares the semantic cache's entries (`tiergate.cluster.semantic`);
+- shares the semantic cache's entries (`tiergate.cluster.semantic`) and the classifier's
+  labels (`tiergate.cluster.labels`);
 - reports the link's state in `/health/ready` and as the `tiergate_redis_up` gauge.
 """
 
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 from tiergate.cache.store import MemoryCache
 from tiergate.cluster.board import SharedHealth
 from tiergate.cluster.degraded import FailoverBudgets, FailoverCache, FailoverRateLimits
+from tiergate.cluster.labels import SharedLabels
 from tiergate.cluster.link import RedisLink
 from tiergate.cluster.semantic import SharedSemanticIndex
 
@@ -64,6 +66,9 @@ class ClusterServices:
         health = SharedHealth(gateway.health, client, tail, config.prefix, link)
         semantic = SharedSemanticIndex(client, tail, config.prefix, link)
         cache.semantic = semantic
+        for route in gateway.routes.values():
+            if route.classifier is not None:
+                route.classifier.cache.shared = SharedLabels(client, config.prefix, link)
         services = cls(link, health, semantic)
         obs = gateway.observability
         if obs is not None and obs.metrics is not None:

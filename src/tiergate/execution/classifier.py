@@ -44,7 +44,7 @@ async def classify(executor: Executor, classifier: Classifier, prompt: str) -> C
     text = prompt[: classifier.max_prompt_chars]
     key = hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=16).digest()
     cache: LabelCache = classifier.cache
-    cached = cache.get(key)
+    cached = await cache.lookup(key)
     if cached is not None:
         return ClassifierVerdict(cached, "cached")
     model = classifier.model

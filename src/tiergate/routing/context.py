@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,12 +18,36 @@ class ClassifierVerdict:
     output_tokens: int = 0
 
 
+class SharedLabelStore(Protocol):
+    """Where instances share labels (Redis, in `tiergate.cluster.labels`)."""
+
+    async def get(self, key: bytes) -> str | None: ...
+
+    def put(self, key: bytes, label: str) -> None: ...
+
+
 class LabelCache:
-    """A small LRU of prompt hash -> label, one per classifier route."""
+    """A small LRU of prompt hash -> label, one per classifier route; optionally backed by
+    a store shared with the other gateway instances."""
 
     def __init__(self, size: int):
         self.size = size
         self._labels: OrderedDict[bytes, str] = OrderedDict()
+        self.shared: SharedLabelStore | None = None
+
+    async def lookup(self, key: bytes) -> str | None:
+        """Local first, then the shared store (whose answer is kept locally)."""
+        label = self.get(key)
+        if label is None and self.shared is not None:
+            label = await self.shared.get(key)
+            if label is not None:
+                self._remember(key, label)
+        return label
+
+    def put(self, key: bytes, label: str) -> None:
+        self._remember(key, label)
+        if self.shared is not None:
+            self.shared.put(key, label)
 
     def get(self, key: bytes) -> str | None:
         label = self._labels.get(key)
@@ -30,7 +55,7 @@ class LabelCache:
             self._labels.move_to_end(key)
         return label
 
-    def put(self, key: bytes, label: str) -> None:
+    def _remember(self, key: bytes, label: str) -> None:
         if self.size <= 0:
             return
         self._labels[key] = label
