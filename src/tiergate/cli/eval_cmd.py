@@ -145,7 +145,7 @@ def _print(
     from rich.console import Console
     from rich.syntax import Syntax
 
-    console = Console(width=max(Console().width, 132))  # the table needs ~120 columns
+    console = Console()
     picked = {(r.task, r.model) for r in recommendations}
     console.print(_table(cells, picked, tolerance))
     for result in failed[:5]:
@@ -166,38 +166,42 @@ def _print(
 
 
 def _table(cells: Sequence[Cell], picked: set[tuple[str, str]], tolerance: float) -> Table:
+    from rich import box
     from rich.table import Table
 
     from tiergate.evals.summary import by_model
 
-    table = Table(title=f"Quality and cost per task (✓: cheapest within {tolerance:g} of the best)")
-    for name, justify in (
-        ("task", "left"),
-        ("model", "left"),
-        ("cases", "right"),
-        ("errors", "right"),
-        ("quality", "right"),
-        ("cost/case", "right"),
-        ("total cost", "right"),
-        ("judge cost", "right"),
-        ("p50 ms", "right"),
-        ("", "left"),
-    ):
-        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    # Optional columns only when they say something: the table fits 80 columns.
+    judged = any(c.judge_cost_usd for c in cells)
+    failed = any(c.errors for c in cells)
+    spent = sum(sum(c.costs) for c in cells)
+    judging = sum(c.judge_cost_usd for c in cells)
+    caption = f"✓ cheapest within {tolerance:g} of the task's best. Spent ${spent:.4f} on answers"
+    caption += f", ${judging:.4f} on judging." if judged else "."
+    table = Table(title="Quality and cost per task", caption=caption, box=box.SIMPLE_HEAD)
+    table.add_column("task", overflow="fold")
+    table.add_column("model", overflow="fold")
+    table.add_column("cases", justify="right", no_wrap=True)
+    if failed:
+        table.add_column("errors", justify="right", no_wrap=True)
+    table.add_column("quality", justify="right", no_wrap=True)
+    table.add_column("$/case", justify="right", no_wrap=True)
+    table.add_column("p50 ms", justify="right", no_wrap=True)
+    if judged:
+        table.add_column("judge $", justify="right", no_wrap=True)
     rows = [*cells, *by_model(cells)]
     for index, cell in enumerate(rows):
         following = rows[index + 1] if index + 1 < len(rows) else None
-        table.add_row(
-            cell.task,
-            cell.model,
-            str(cell.answered + cell.errors),
-            str(cell.errors) if cell.errors else "",
-            "-" if cell.quality is None else f"{cell.quality:.2f}",
-            "-" if cell.cost_per_case is None else f"${cell.cost_per_case:.6f}",
-            f"${sum(cell.costs):.4f}",
-            f"${cell.judge_cost_usd:.4f}" if cell.judge_cost_usd else "",
+        values = [cell.task, cell.model, str(cell.answered + cell.errors)]
+        if failed:
+            values.append(str(cell.errors) if cell.errors else "")
+        mark = " ✓" if (cell.task, cell.model) in picked else "  "
+        values += [
+            "-" if cell.quality is None else f"{cell.quality:.2f}{mark}",
+            "-" if cell.cost_per_case is None else f"{cell.cost_per_case:.6f}",
             "-" if cell.latency_p50_ms is None else f"{cell.latency_p50_ms:,.0f}",
-            "✓" if (cell.task, cell.model) in picked else "",
-            end_section=following is not None and following.task != cell.task,
-        )
+        ]
+        if judged:
+            values.append(f"{cell.judge_cost_usd:.4f}" if cell.judge_cost_usd else "")
+        table.add_row(*values, end_section=following is not None and following.task != cell.task)
     return table
