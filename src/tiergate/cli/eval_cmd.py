@@ -26,7 +26,13 @@ def _model_list(_ctx: click.Context, _param: click.Parameter, value: str) -> lis
 
 
 @click.command(name="eval")
-@click.option("--suite", "suite_path", required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--suite",
+    "suite_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Eval suite: JSON lines of prompt/messages, task and grader (docs/evals.md).",
+)
 @click.option("--models", required=True, callback=_model_list, help="Comma-separated model names.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), help="Outcome records file.")
 @config_option
