@@ -1,5 +1,4 @@
 import asyncio
-import time
 
 import openai
 
@@ -82,11 +81,10 @@ async def test_record_does_not_wait_for_a_locked_database(tmp_path):
     blocker.execute("BEGIN IMMEDIATE")  # the writer thread now waits for the lock
     ledger.record(_entry(-1))
     await asyncio.sleep(0.05)
-    started = time.perf_counter()
+    # The lock is held by this very thread: a record() that wrote synchronously would wait
+    # out SQLite's busy timeout and fail. Returning at all proves it only queues.
     for i in range(2000):
         ledger.record(_entry(i))
-    elapsed = time.perf_counter() - started
-    assert elapsed < 0.5  # ~2 µs a call; generous for a loaded test machine
     assert _read(url) == []
     blocker.execute("ROLLBACK")
     blocker.close()
