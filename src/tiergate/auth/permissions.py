@@ -16,15 +16,20 @@ from tiergate.errors import PermissionDenied
 from tiergate.routing.decision import Decision
 
 
+def check_route(key: KeyInfo | None, route: str) -> None:
+    """Raises `PermissionDenied` (403) when the key's `routes` list does not name `route`."""
+    if key is not None and key.routes and route not in key.routes:
+        raise PermissionDenied(
+            f"key {key.name!r} may not use {route!r}; it may use {sorted(key.routes)}",
+            param="model",
+        )
+
+
 def restrict(key: KeyInfo | None, decision: Decision) -> Decision:
     """The decision as this key may run it; raises `PermissionDenied` (403)."""
     if key is None or not (key.models or key.tiers or key.routes):
         return decision
-    if key.routes and decision.route not in key.routes:
-        raise PermissionDenied(
-            f"key {key.name!r} may not use {decision.route!r}; it may use {sorted(key.routes)}",
-            param="model",
-        )
+    check_route(key, decision.route)
     allowed = tuple(
         m
         for m in decision.candidates

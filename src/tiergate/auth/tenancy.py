@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from tiergate.auth.budget import BudgetBackend, Limit, Reservation, period_start, to_nano
 from tiergate.auth.keys import KeyInfo
-from tiergate.auth.permissions import restrict
+from tiergate.auth.permissions import check_route, restrict
 from tiergate.auth.ratelimit import RateLimitBackend
 from tiergate.chat import ChatRequest
 from tiergate.config.schema import BudgetConfig
@@ -73,6 +73,15 @@ class Tenancy:
             await self.limits.admit(key, decision.prompt_tokens, time.time())
             self._open[request_id] = (key, None, decision.prompt_tokens)
         return decision
+
+    async def precheck(self, key: KeyInfo | None, route: str) -> None:
+        """Before a model call made ahead of admission (the classifier's): a route the key
+        may not use (403) or a budget already spent (429) must not cost that call."""
+        check_route(key, route)
+        limits = self._limits(key, route)
+        if limits:
+            # A zero reservation is a probe: it raises when a budget has nothing left.
+            self.budgets.settle(await self.budgets.reserve(limits, 0, time.time()), 0)
 
     async def reserve(
         self, request_id: str, key: KeyInfo | None, chat: ChatRequest, decision: Decision

@@ -8,6 +8,7 @@ caller's `sub_calls` list so that the ledger books them with the request.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -65,13 +66,22 @@ class Strategies:
         self.executor = executor
 
     async def decide(
-        self, chat: ChatRequest, context: RequestContext, sub_calls: list[SubCall]
+        self,
+        chat: ChatRequest,
+        context: RequestContext,
+        sub_calls: list[SubCall],
+        before_classifier: Callable[[Decision], Awaitable[None]] | None = None,
     ) -> Decision:
-        """The decision; runs the classifier first when the route's decision needs it."""
+        """The decision; runs the classifier first when the route's decision needs it.
+
+        `before_classifier` sees the pending decision and may raise to refuse the request
+        before the classifier's model call (a key's route allow-list, a spent budget)."""
         features = extract_features(chat)
         decision = self.router.decide(chat, features=features, context=context)
         if decision.pending != "classifier":
             return decision
+        if before_classifier is not None:
+            await before_classifier(decision)
         classifier = self.router.routes[decision.route].classifier
         assert classifier is not None  # a pending classifier step implies one
         verdict = await classify(self.executor, classifier, features.text)
