@@ -16,7 +16,6 @@ would choose an upstream or a credential (those come only from configuration).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -172,23 +171,37 @@ async def cancel_on_disconnect(request: Any, work: Awaitable[T]) -> T:
 
     Call it only once the request body has been read: from then on the ASGI server's
     `receive` has nothing to deliver but the disconnect.
+
+    `work` runs inline in this task and only the watcher is a task of its own: a task for
+    the work plus `asyncio.wait` cost about 5% of a request's CPU time at high load.
     """
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_disconnect(request.receive))
-    try:
-        done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:
+    task = asyncio.current_task()
+    assert task is not None
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        await _disconnect(request.receive)
+        gone = True
         task.cancel()
+
+    watcher = asyncio.get_running_loop().create_task(watch())
+    try:
+        result = await work
+    except BaseException:
+        if not gone:
+            raise
+        if task.uncancel() > 0:
+            raise  # cancelled by someone else too (a server shutdown): let that through
+        # The client is gone: whatever the cancelled work ended with, nobody can be told.
+        raise ClientDisconnected(
+            "the client closed the connection before the answer was ready"
+        ) from None
+    finally:
         watcher.cancel()
-        raise
-    if task in done:
-        watcher.cancel()
-        return task.result()
-    task.cancel()
-    # The client is gone: whatever the cancelled work ended with, nobody can be told.
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
-    raise ClientDisconnected("the client closed the connection before the answer was ready")
+    if gone:
+        task.uncancel()  # the work swallowed our cancellation and finished anyway
+    return result
 
 
 async def _disconnect(receive: Receive) -> None:
