@@ -1,8 +1,10 @@
 """A minimal blocking HTTP/1.1 client that times streamed answers byte by byte.
 
 It measures, per request, the time to the first response byte (the status line: a
-gateway sends its headers only once the upstream's first chunk is in), the time to the
-first `data:` byte, and the time to the end of the body. It speaks just enough HTTP for
+gateway sends its headers only once the upstream's first chunk is in), the time until the
+first whole `data:` event has arrived (what a client can act on; the fair "first byte" to
+compare, since a paced upstream may send its first event in pieces), and the time to the
+end of the body. It speaks just enough HTTP for
 nginx (Content-Length) and uvicorn (chunked), over one keep-alive connection, so that its
 own cost is tiny and the same on both sides of a comparison.
 """
@@ -62,7 +64,7 @@ class StreamClient:
         if not head.startswith(b"http/1.1 200"):
             raise RuntimeError(f"unexpected answer: {bytes(buf[:200])!r}")
         body = buf[end:]
-        first_event = time.perf_counter() if b"data:" in body else 0.0
+        first_event = time.perf_counter() if _has_event(body) else 0.0
         chunked = b"transfer-encoding: chunked" in head
         length = -1
         if not chunked:
@@ -77,9 +79,15 @@ class StreamClient:
             if not data:
                 raise ConnectionError("connection closed mid-body")
             body += data
-            if not first_event and b"data:" in body:
+            if not first_event and _has_event(body):
                 first_event = time.perf_counter()
         done = time.perf_counter()
         if b"[DONE]" not in body:
             raise RuntimeError("stream ended without [DONE]")
         return Timing(first_byte - started, first_event - started, done - started, len(body))
+
+
+def _has_event(body: bytearray) -> bool:
+    """Whether a whole SSE event (a `data:` line and the blank line after it) is in."""
+    start = body.find(b"data:")
+    return start >= 0 and body.find(b"\n\n", start) >= 0
