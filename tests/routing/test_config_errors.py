@@ -96,3 +96,19 @@ def test_route_command_marks_the_classifier_as_skipped(tmp_path):
     assert result.exit_code == 0, result.output
     assert "classifier: skipped (no model call in `tiergate route`)" in result.output
     assert "default tier standard" in result.output
+
+
+def test_serve_refuses_to_start_rather_than_route_wrongly(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(MODELS + BAD)
+    result = subprocess.run(
+        [sys.executable, "-m", "tiergate", "serve", "--config", str(path), "--port", "9"],
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert b"routes.auto.rules.2.regex: invalid regular expression" in result.stderr
+    assert b"unknown model 'no-such-model'" in result.stderr and b"line " in result.stderr
