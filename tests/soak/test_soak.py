@@ -63,7 +63,6 @@ class Figures:
     requests: int = 0
     ok: int = 0
     wrong: list[str] = field(default_factory=list)
-    ids: set[str] = field(default_factory=set)
     samples: list[tuple[int, float, int]] = field(default_factory=list)  # (done, rss, fds)
 
 
@@ -110,9 +109,9 @@ async def _drive(url: str, total: int, figures: Figures) -> None:
 
 
 def _check(i: int, stream: bool, response: httpx.Response, figures: Figures) -> None:
-    rid = response.headers.get("x-tiergate-request-id", "")
-    figures.ids.add(rid)
-    if response.status_code != 200:
+    # (ids are checked for uniqueness in the ledger: a set of 100,000 here would itself
+    # look like a leak in the memory figures)
+    if response.status_code != 200 or not response.headers.get("x-tiergate-request-id"):
         figures.wrong.append(f"{i}: {response.status_code} {response.text[:200]}")
         return
     if stream:
@@ -166,11 +165,11 @@ def run_soak(total: int, tmp_path) -> dict[str, float]:
         "rss_mb_at_end": round(last[1], 1),
         "fds_after_warmup": warm[2],
         "fds_at_end": last[2],
+        "rss_mb_samples": [round(rss) for _, rss, _ in figures.samples],
     }
     print("\nsoak figures:", json.dumps(result))
     assert not figures.wrong, figures.wrong[:5]
     assert figures.ok == total
-    assert len(figures.ids) == total
     assert rows == (total, total), "one ledger row per request"
     assert statuses == {200: total}
     assert injector.faults > 0 and fallbacks == injector.faults
