@@ -42,3 +42,13 @@ def test_an_exhausted_budget_is_refused_before_the_classifier(fake, start_gatewa
     assert fake.calls == calls  # no classifier call either
     refused = gw.ledger.entries[-1]
     assert refused.status == 429 and refused.total_cost_usd == 0 and refused.sub_calls == []
+
+
+def test_a_rate_limited_request_is_refused_before_the_classifier(fake, start_gateway):
+    gw = start_gateway(_config(fake, "  - {name: slow, key: tg-slow, rpm: 1}\n"))
+    fake.enqueue(Reply("SIMPLE"), Reply("answer"), model="mock-small")
+    assert _post(gw, "tg-slow").status_code == 200
+    calls = fake.calls
+    r = _post(gw, "tg-slow", "another prompt, not in the classifier's cache")
+    assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limit_exceeded"
+    assert fake.calls == calls

@@ -69,16 +69,22 @@ class Tenancy:
     async def admit(self, request_id: str, key: KeyInfo | None, decision: Decision) -> Decision:
         """Allow-lists (403) and rate limits (429); the decision narrowed to the key."""
         decision = restrict(key, decision)
+        if request_id not in self._open:  # `precheck` may have counted it already
+            await self._rate_limit(request_id, key, decision)
+        return decision
+
+    async def _rate_limit(self, request_id: str, key: KeyInfo | None, decision: Decision) -> None:
         if key is not None and (key.rpm is not None or key.tpm is not None):
             await self.limits.admit(key, decision.prompt_tokens, time.time())
             self._open[request_id] = (key, None, decision.prompt_tokens)
-        return decision
 
-    async def precheck(self, key: KeyInfo | None, route: str) -> None:
+    async def precheck(self, request_id: str, key: KeyInfo | None, decision: Decision) -> None:
         """Before a model call made ahead of admission (the classifier's): a route the key
-        may not use (403) or a budget already spent (429) must not cost that call."""
-        check_route(key, route)
-        limits = self._limits(key, route)
+        may not use (403), a rate limit reached or a budget already spent (429) must not
+        cost that call. The rate limit counts the request here, once."""
+        check_route(key, decision.route)
+        await self._rate_limit(request_id, key, decision)
+        limits = self._limits(key, decision.route)
         if limits:
             # A zero reservation is a probe: it raises when a budget has nothing left.
             self.budgets.settle(await self.budgets.reserve(limits, 0, time.time()), 0)

@@ -139,9 +139,10 @@ class Tenants:
         """Allow-lists (403) and rate limits (429)."""
         return await self.tenancy.admit(request_id, key, decision)
 
-    async def precheck(self, key: KeyInfo | None, decision: Decision) -> None:
-        """Route allow-list (403) and spent budgets (429), before the classifier's call."""
-        await self.tenancy.precheck(key, decision.route)
+    async def precheck(self, request_id: str, key: KeyInfo | None, decision: Decision) -> None:
+        """Route allow-list (403), rate limits and spent budgets (429), before the
+        classifier's call."""
+        await self.tenancy.precheck(request_id, key, decision)
 
     async def lookup(
         self, key: KeyInfo | None, chat: ChatRequest, decision: Decision, *, bypass: bool

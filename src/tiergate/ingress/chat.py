@@ -160,7 +160,10 @@ async def chat_completions(request: Request) -> Response:
         endpoint = getattr(request.state, "endpoint", "chat")  # "messages" via /v1/messages
         context = request_context(key, controls, chat, endpoint)
         ex.decision = decision = await strategies.decide(
-            chat, context, ex.sub_calls, lambda pending: gateway.tenants.precheck(key, pending)
+            chat,
+            context,
+            ex.sub_calls,
+            lambda pending: gateway.tenants.precheck(ex.request_id, key, pending),
         )
         ex.prompt = prompt_to_record(gateway, decision.route, chat)
         # Tenancy: allow-lists and rate limits, then the cache, then the budget reservation.
