@@ -140,7 +140,21 @@ def page():
             ],
         )
         context = browser.new_context(viewport={"width": 1440, "height": 1100})
+        # No internet: any request that leaves this machine (a CDN font, script or image)
+        # is refused and recorded, so a test can prove the page never needs one.
+        external: list[str] = []
+
+        def offline(route):
+            url = route.request.url
+            if url.startswith(("http://127.0.0.1", "http://localhost", "data:")):
+                route.continue_()
+            else:
+                external.append(url)
+                route.abort()
+
+        context.route("**/*", offline)
         page = context.new_page()
+        page.external = external
         page.errors = []
         page.on("pageerror", lambda exc: page.errors.append(str(exc)))
         page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
@@ -211,3 +225,40 @@ def test_browser_shows_the_traffic(dash, fake, page):
     page.wait_for_selector("#login-form", state="visible")
     assert page.evaluate("sessionStorage.getItem('tiergate.adminKey')") is None
     assert page.errors == []
+    assert page.external == []  # every asset came from tiergate itself
+
+
+def test_browser_shows_a_quality_alert_banner(fake, start_gateway, page):
+    from playwright.sync_api import expect
+
+    live = start_gateway(
+        three_tier_config(
+            fake,
+            f"""
+            observability: {{admin_key: {ADMIN}, bucket: 2}}
+            quality: {{threshold: 0.6, min_samples: 2}}
+            """,
+        )
+    )
+    page.goto(f"{live.url}/dashboard")
+    page.fill("#admin-key", ADMIN)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#board", state="visible")
+    expect(page.locator("[data-testid=alerts]")).to_be_empty()
+    for _ in range(2):  # two thumbs-down: the moving average drops below the threshold
+        fake.enqueue(Reply("meh"))
+        raw = live.client().chat.completions.with_raw_response.create(
+            model="auto", messages=[{"role": "user", "content": "hi"}]
+        )
+        r = httpx.post(
+            f"{live.url}/v1/feedback",
+            headers={"authorization": "Bearer tg-test-key"},
+            json={"request_id": raw.headers["x-tiergate-request-id"], "thumbs": "down"},
+        )
+        assert r.status_code == 200, r.text
+    banner = page.locator("[data-testid=alerts] .alert")
+    expect(banner).to_have_count(1, timeout=10_000)  # live: no reload
+    text = banner.inner_text()
+    assert "Quality alert: auto on small-model" in text and "threshold 0.6" in text
+    _shot(page, "dashboard-quality-alert.png")
+    assert page.errors == [] and page.external == []

@@ -3,6 +3,7 @@ Anthropic SDK (/v1/messages) through tiergate to each of the three upstream prot
 
 import json
 import textwrap
+import time
 
 import anthropic
 import openai
@@ -260,3 +261,150 @@ def test_anthropic_upstream_statuses(pgw, fake, upstream_fault):
     with pytest.raises(anthropic.APIStatusError) as err:
         _anthropic(pgw).messages.create(model="auto", max_tokens=10, messages=HI)
     assert err.value.status_code == expected
+
+
+# -- bad input: a clear 4xx naming the problem, never a 500, never a fallback ---------------
+
+BMP = "data:image/bmp;base64,Qk0eAAAAAAAAABoAAAAMAAAAAQABAAEAGAAAAP8A"
+# An image each protocol refuses before any call, with the words the error must contain.
+REFUSED_IMAGE = {
+    "anthropic": (BMP, "image/bmp"),
+    "gemini": ("https://example.com/photo", "cannot tell the image type"),
+}
+RECURSIVE_SCHEMA = {
+    "$defs": {"Node": {"type": "object", "properties": {"next": {"$ref": "#/$defs/Node"}}}},
+    "$ref": "#/$defs/Node",
+}
+
+
+def _image_message(url: str) -> list[dict]:
+    return [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "what is this?"},
+                {"type": "image_url", "image_url": {"url": url}},
+            ],
+        }
+    ]
+
+
+def test_openai_image_a_provider_does_not_take(pgw, fake):
+    if pgw.protocol not in REFUSED_IMAGE:  # OpenAI-compatible upstreams get images as sent
+        fake.enqueue(Reply("a picture"))
+        out = pgw.client().chat.completions.create(model="auto", messages=_image_message(BMP))
+        assert out.choices[0].message.content == "a picture"
+        return
+    url, named = REFUSED_IMAGE[pgw.protocol]
+    with pytest.raises(openai.BadRequestError) as err:
+        pgw.client().chat.completions.create(model="auto", messages=_image_message(url))
+    assert named in err.value.message
+    assert "messages[0].content[1]" in err.value.message
+    assert fake.calls == 0  # refused before any spend or fallback
+
+
+def test_anthropic_image_a_provider_does_not_take(pgw, fake):
+    image = {
+        "type": "image",
+        "source": {"type": "base64", "media_type": "image/bmp", "data": "Qk0e"},
+    }
+    content = [{"type": "text", "text": "what is this?"}, image]
+    if pgw.protocol != "anthropic":
+        fake.enqueue(Reply("a picture"))
+    call = _anthropic(pgw).messages.create
+    if pgw.protocol == "anthropic":
+        with pytest.raises(anthropic.BadRequestError) as err:
+            call(model="auto", max_tokens=50, messages=[{"role": "user", "content": content}])
+        assert "image/bmp" in err.value.message
+        assert err.value.body["type"] == "error"  # the Anthropic error envelope
+        assert fake.calls == 0
+    else:
+        message = call(model="auto", max_tokens=50, messages=[{"role": "user", "content": content}])
+        assert message.content[0].text == "a picture"
+
+
+def test_openai_tool_schema_the_adapter_cannot_express(pgw, fake):
+    tool = {"type": "function", "function": {"name": "walk", "parameters": RECURSIVE_SCHEMA}}
+    call = pgw.client().chat.completions.create
+    if pgw.protocol != "gemini":  # JSON Schema with $ref is passed through as is
+        fake.enqueue(Reply("ok"))
+        assert call(model="auto", messages=HI, tools=[tool]).choices[0].message.content == "ok"
+        return
+    with pytest.raises(openai.BadRequestError) as err:
+        call(model="auto", messages=HI, tools=[tool])
+    assert "tools[0].function.parameters" in err.value.message
+    assert fake.calls == 0
+
+
+def test_tool_schema_the_provider_rejects(pgw, fake):
+    # What each upstream answers when it refuses a tool schema: a 400 in its own envelope.
+    complaint = "tools.0.input_schema: JSON schema is invalid"
+    fake.enqueue(Fault(status=400, message=complaint))
+    with pytest.raises(openai.BadRequestError) as err:
+        pgw.client().chat.completions.create(model="auto", messages=HI, tools=[OAI_TOOL])
+    assert complaint in err.value.message
+    fake.enqueue(Fault(status=400, message=complaint))
+    with pytest.raises(anthropic.BadRequestError) as aerr:
+        _anthropic(pgw).messages.create(model="auto", max_tokens=10, messages=HI, tools=[ANT_TOOL])
+    assert complaint in aerr.value.message
+    assert fake.calls == 2  # one call each: a client's mistake is never retried elsewhere
+
+
+def test_anthropic_request_without_max_tokens(pgw, fake):
+    import httpx
+
+    response = httpx.post(
+        f"{pgw.url}/v1/messages",
+        headers={"x-api-key": "tg-test-key", "anthropic-version": "2023-06-01"},
+        json={"model": "auto", "messages": HI},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    assert "max_tokens" in response.json()["error"]["message"]
+    assert fake.calls == 0
+
+
+# -- usage: cache reads and writes priced at their own rates, never double-counted ----------
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+@pytest.mark.parametrize("kind", PROTOCOLS)
+def test_cached_and_cache_write_tokens_are_priced_correctly(kind, stream, fake, start_gateway):
+    gw = start_gateway(
+        textwrap.dedent(
+            f"""
+            providers:
+              up: {{kind: {kind}, base_url: "{fake.base_url(kind)}", api_key: sk-upstream}}
+            models:
+              m: {{provider: up, model: up-m, tier: budget, price: {{input: 3, output: 15, cached_input: 0.3, cache_write: 3.75}}}}
+            keys:
+              - {{name: test, key: tg-test-key}}
+            """
+        )
+    )
+    fake.enqueue(
+        Reply("a b", input_tokens=1000, cached_tokens=600, cache_write_tokens=300, output_tokens=50)
+    )
+    client = gw.client()
+    if stream:
+        chunks = list(
+            client.chat.completions.create(
+                model="m", messages=HI, stream=True, stream_options={"include_usage": True}
+            )
+        )
+        usage = chunks[-1].usage
+    else:
+        usage = client.chat.completions.create(model="m", messages=HI).usage
+    # Only the Messages API reports cache writes; the others bill them as plain input.
+    written = 300 if kind == "anthropic" else 0
+    assert usage.prompt_tokens == 1000  # reads and writes are part of the prompt, once
+    assert usage.prompt_tokens_details.cached_tokens == 600
+    assert usage.completion_tokens == 50
+    expected = ((1000 - 600 - written) * 3 + 600 * 0.3 + written * 3.75 + 50 * 15) / 1e6
+    deadline = time.monotonic() + 3
+    while not gw.ledger.entries:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    (entry,) = gw.ledger.entries
+    assert entry.cost_usd == pytest.approx(expected)
+    assert (entry.input_tokens, entry.cached_tokens) == (1000, 600)

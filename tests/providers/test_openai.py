@@ -1,7 +1,22 @@
 import json
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from tests.providers.adapter_kit import (
+    call,
+    chat,
+    compact,
+    feed_all,
+    json_objects,
+    split_anywhere,
+    texts,
+    tool_def,
+    tool_names,
+    user,
+)
 from tiergate.chat import accumulate, decode_chat_request
 from tiergate.errors import UpstreamAuthFailed, UpstreamError, UpstreamRejected
 from tiergate.fleet import Deployment, Provider
@@ -240,3 +255,73 @@ def test_error_mapping(status, kind):
 def test_retry_after_is_read():
     err = ADAPTER.map_error(429, b"{}", {"retry-after": "3"})
     assert err.retryable and err.retry_after == 3.0
+
+
+# -- round trip: canonical -> Chat Completions -> an answer built from it -> canonical ---------
+
+
+@settings(max_examples=80)
+@given(
+    question=texts,
+    follow_up=texts,
+    name=tool_names,
+    args=json_objects,
+    cuts=st.lists(st.integers(0, 500), max_size=5),
+)
+def test_round_trip_preserves_text_tool_names_and_arguments(
+    question: str, follow_up: str, name: str, args: dict[str, Any], cuts: list[int]
+) -> None:
+    arguments = compact(args)
+    request = chat(
+        user(question),
+        {"role": "assistant", "tool_calls": [call("call_x", name, arguments)]},
+        {"role": "tool", "tool_call_id": "call_x", "content": "done"},
+        user(follow_up),
+        tools=[tool_def(name, {"type": "object"})],
+    )
+    sent = json.loads(ADAPTER.build(request, DEPLOYMENT, stream=False).body)
+    first, assistant, tool, last = sent["messages"]
+    assert first["content"] == question and last["content"] == follow_up
+    fn = assistant["tool_calls"][0]["function"]
+    assert (fn["name"], fn["arguments"]) == (name, arguments)  # the very string, unparsed
+    assert tool == {"role": "tool", "tool_call_id": "call_x", "content": "done"}
+    # The model "answers" with the follow-up text and the same call, whole and streamed.
+    message = {"role": "assistant", "content": follow_up, "tool_calls": assistant["tool_calls"]}
+    answer = {
+        "id": "c1",
+        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+    }
+    head = {"id": "c1", "object": "chat.completion.chunk"}
+    events = [
+        SSEEvent(json.dumps({**head, "choices": [{"index": 0, "delta": {"content": piece}}]}))
+        for piece in split_anywhere(follow_up, cuts)
+    ]
+    call_delta = {"index": 0, "id": "call_x", "type": "function", "function": fn}
+    events.append(
+        SSEEvent(
+            json.dumps(
+                {
+                    **head,
+                    "choices": [
+                        {"index": 0, "delta": {"tool_calls": [call_delta]}, "finish_reason": None}
+                    ],
+                }
+            )
+        )
+    )
+    events.append(
+        SSEEvent(
+            json.dumps(
+                {**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}
+            )
+        )
+    )
+    events.append(SSEEvent("[DONE]"))
+    for resp in (
+        ADAPTER.parse(json.dumps(answer).encode(), DEPLOYMENT),
+        accumulate(feed_all(ADAPTER.stream_decoder(DEPLOYMENT), events)),
+    ):
+        assert resp.message.content == follow_up
+        (tc,) = resp.message.tool_calls or []
+        assert (tc.function.name, tc.function.arguments) == (name, arguments)
+        assert resp.finish_reason == "tool_calls"

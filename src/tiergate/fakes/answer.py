@@ -55,6 +55,7 @@ class Plan:
     input_tokens: int
     output_tokens: int
     cached_tokens: int
+    cache_write_tokens: int = 0
     chunk_delay: float = 0.0
     delay_headers: float = 0.0
     prompt_blocked: bool = False
@@ -106,6 +107,9 @@ def plan(prompt: Prompt, reply: Reply, serial: int) -> Plan:
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         cached_tokens=min(reply.cached_tokens, input_tokens),
+        cache_write_tokens=max(
+            0, min(reply.cache_write_tokens, input_tokens - reply.cached_tokens)
+        ),
         chunk_delay=reply.chunk_delay,
         delay_headers=reply.delay_headers,
         prompt_blocked=reply.prompt_blocked,

@@ -210,10 +210,10 @@ def _content(plan: Plan) -> list[dict[str, Any]]:
 
 
 def _usage(plan: Plan, output_tokens: int) -> dict[str, Any]:
-    # Anthropic counts cached prompt tokens apart from input_tokens.
+    # Anthropic counts cache reads and writes apart from input_tokens.
     return {
-        "input_tokens": plan.input_tokens - plan.cached_tokens,
-        "cache_creation_input_tokens": 0,
+        "input_tokens": plan.input_tokens - plan.cached_tokens - plan.cache_write_tokens,
+        "cache_creation_input_tokens": plan.cache_write_tokens,
         "cache_read_input_tokens": plan.cached_tokens,
         "output_tokens": output_tokens,
         "service_tier": "standard",

@@ -36,7 +36,9 @@ class Reply:
     """A successful answer.
 
     ``text=None`` (and no tool calls) means "the default answer for this request".
-    ``input_tokens`` counts every prompt token including ``cached_tokens``; ``None``
+    ``input_tokens`` counts every prompt token including ``cached_tokens`` and
+    ``cache_write_tokens`` (prompt tokens written to the provider's cache: only the
+    Anthropic protocol reports them, as ``cache_creation_input_tokens``); ``None``
     means "estimate from the request" (about four characters per token).
     ``length`` makes the default answer about that many tokens long.
     ``stream_chunks`` splits the text into that many deltas (the default answer is
@@ -52,6 +54,7 @@ class Reply:
     input_tokens: int | None = None
     output_tokens: int | None = None
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
     length: int | None = None
     stream_chunks: int | None = None
     chunk_delay: float = 0.0
