@@ -408,3 +408,32 @@ def test_cached_and_cache_write_tokens_are_priced_correctly(kind, stream, fake, 
     (entry,) = gw.ledger.entries
     assert entry.cost_usd == pytest.approx(expected)
     assert (entry.input_tokens, entry.cached_tokens) == (1000, 600)
+
+
+# -- an in-stream error before any content (e.g. overloaded_error after a 200) fails over ----
+
+
+def _events_before_content(kind: str) -> list[int]:
+    # Anthropic opens every stream with message_start, then content_block_start and a
+    # ping, none of them content: an error after any of them is still "before the first
+    # byte". The others' first event already carries content.
+    return [0, 1, 3] if kind == "anthropic" else [0]
+
+
+def test_stream_error_before_content_fails_over(pgw, fake):
+    status = 529 if pgw.protocol == "anthropic" else 503
+    for events_before in _events_before_content(pgw.protocol):
+        calls = fake.calls
+        for _ in range(2):  # one for each SDK
+            fake.enqueue(
+                Fault(
+                    error_after=events_before, status=status, reply=Reply("x y", stream_chunks=2)
+                ),
+                Reply("streamed fine", stream_chunks=3),
+            )
+        stream = pgw.client().chat.completions.create(model="auto", messages=HI, stream=True)
+        text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        assert text == "streamed fine", events_before
+        with _anthropic(pgw).messages.stream(model="auto", max_tokens=50, messages=HI) as s:
+            assert "".join(s.text_stream) == "streamed fine", events_before
+        assert fake.calls == calls + 4

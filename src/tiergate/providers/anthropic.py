@@ -438,15 +438,28 @@ class AnthropicStreamDecoder:
     """Decodes Messages stream events; `message_stop` ends the stream.
 
     Tool calls are numbered in the order their blocks start (OpenAI's `index`), whatever
-    the block index among text and thinking blocks.
+    the block index among text and thinking blocks. `message_start` yields no chunk of
+    its own: the assistant role rides on the first chunk with content, so an `error`
+    event between `message_start` and the first content (how an `overloaded_error` after
+    a 200 arrives) is still a failure before the first byte, and can fail over.
     """
 
-    __slots__ = ("_done", "_id", "_model", "_seen_args", "_start_input", "_tokens", "_tools")
+    __slots__ = (
+        "_done",
+        "_id",
+        "_model",
+        "_role_sent",
+        "_seen_args",
+        "_start_input",
+        "_tokens",
+        "_tools",
+    )
 
     def __init__(self, model: str):
         self._model = model
         self._id = ""
         self._done = False
+        self._role_sent = False
         self._tools: dict[int, int] = {}  # content block index -> tool call index
         self._seen_args: set[int] = set()
         self._start_input: dict[int, str] = {}
@@ -457,6 +470,8 @@ class AnthropicStreamDecoder:
         return self._done
 
     def _chunk(self, delta: Delta, finish: FinishReason | None = None) -> ChatChunk:
+        if not self._role_sent:
+            delta.role, self._role_sent = "assistant", True
         return ChatChunk(self._id, self._model, [ChunkChoice(delta, finish)])
 
     def _call(self, block: int, **fields: Any) -> ChatChunk:
@@ -472,7 +487,7 @@ class AnthropicStreamDecoder:
             self._id = wire.message.id
             if wire.message.usage is not None:
                 self._tokens.update(wire.message.usage)
-            return [self._chunk(Delta(role="assistant"))]
+            return []
         if kind == "content_block_start" and wire.content_block is not None:
             return self._block_start(wire.index, wire.content_block)
         if kind == "content_block_delta" and wire.delta is not None:
