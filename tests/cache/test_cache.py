@@ -91,3 +91,26 @@ def test_two_gateways_share_the_redis_cache_and_rate_limits(fake, start_gateway)
         two.client("tg-shared").chat.completions.create(**ask)
         with pytest.raises(openai.RateLimitError):
             one.client("tg-shared").chat.completions.create(**ask)
+
+
+def test_ttl_is_per_route(fake, start_gateway):
+    routes = "  auto:short:\n    strategy: rules\n    cache: {ttl: 2}\n"
+    gw = start_gateway(three_tier_config(fake).replace("routes:\n", "routes:\n" + routes, 1))
+    fake.enqueue(Reply("first"), Reply("second"), Reply("long-lived"))
+    client = gw.client()
+
+    def ask(model: str):
+        return client.chat.completions.with_raw_response.create(
+            model=model, temperature=0, messages=[{"role": "user", "content": "ttl?"}]
+        )
+
+    assert ask("auto:short").headers["x-tiergate-cache"] == "miss"
+    assert ask("auto").headers["x-tiergate-cache"] == "miss"  # the route is part of the key
+    time.sleep(0.1)
+    assert ask("auto:short").headers["x-tiergate-cache"] == "hit"
+    time.sleep(2.1)
+    late = ask("auto:short")
+    assert late.headers["x-tiergate-cache"] == "miss"
+    assert late.parse().choices[0].message.content == "long-lived"
+    assert ask("auto").headers["x-tiergate-cache"] == "hit"  # the default TTL is 300 s
+    assert fake.calls == 3

@@ -101,3 +101,19 @@ def test_parse_since():
     assert parse_since("2026-01-01", now) == 1767225600.0
     with pytest.raises(ValueError, match="cannot read"):
         parse_since("yesterday-ish", now)
+
+
+async def test_report_by_route_and_literal_model_and_route_filters(setup):
+    path, url = setup
+    await _fill(url)
+    by_route = orjson.loads(_report(path, "--json", "--by", "route"))
+    (auto,) = by_route["groups"]
+    assert auto["group"] == "auto" and auto["requests"] == 5
+    assert auto["latency_p95_ms"] >= auto["latency_p50_ms"] > 0
+    # a wildcard or a quote in a filter is a literal value, never a pattern or SQL
+    for flag in ("--model", "--route"):
+        for value in ("%", "_", "auto' OR '1'='1", "small'; DROP TABLE x; --"):
+            data = orjson.loads(_report(path, "--json", flag, value))
+            assert data["total"]["requests"] == 0, (flag, value)
+    assert orjson.loads(_report(path, "--json", "--model", "small"))["total"]["requests"] == 3
+    assert orjson.loads(_report(path, "--json", "--by", "model"))["total"]["requests"] == 5
