@@ -56,11 +56,16 @@ def pgw(request, fake, start_gateway):
 HI = [{"role": "user", "content": "hi"}]
 
 
-@pytest.fixture(params=["rate_limited", "overloaded", "client_mistake"])
+@pytest.fixture(params=["rate_limited", "overloaded", "client_mistake", "upstream_key_refused"])
 def upstream_fault(request, fake):
     """Scripts the upstream to fail; returns (upstream status, status the client must see)."""
 
     def script(kind: str) -> tuple[int, int]:
+        if request.param == "upstream_key_refused":
+            # tiergate's provider credential is refused: the gateway's fault, not the
+            # client's, so a 502 (a 401 would tell the client its own key is wrong)
+            fake.enqueue(*[Fault(status=401)] * 4)
+            return 401, 502
         if request.param == "rate_limited":
             fake.enqueue(*[Fault(status=429, retry_after=1)] * 4)
             return 429, 429
