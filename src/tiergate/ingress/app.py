@@ -20,7 +20,6 @@ from tiergate.ingress.feedback import feedback
 from tiergate.ingress.messages import messages
 from tiergate.ingress.models import list_models, live, ready
 from tiergate.ingress.openapi import openapi_document
-from tiergate.ingress.openapi import openapi_document
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -62,7 +61,6 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> Starlette:
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/health/live", live, methods=["GET"]),
         Route("/health/ready", ready, methods=["GET"]),
-        Route("/openapi.json", openapi_document, methods=["GET"]),
         Route("/openapi.json", openapi_document, methods=["GET"]),
         *admin.routes(),
         Route("/v1/feedback", feedback, methods=["POST"]),
