@@ -31,15 +31,17 @@ _STALE_AFTER = 3600.0
 
 def max_cost_usd(chat: ChatRequest, decision: Decision) -> float:
     """The most this request can cost: its prompt estimate plus `max_tokens` (or each
-    candidate's own output limit), at the most expensive candidate."""
+    candidate's own output limit), at the most expensive candidate. A cascade or a
+    speculative request can pay for an answer from several tiers (one per tier at most),
+    so for those it is the sum over the tiers of each tier's most expensive candidate."""
     limit = chat.output_limit
-    return max(
-        (
-            m.price.cost(decision.prompt_tokens, limit if limit is not None else m.max_output)
-            for m in decision.candidates
-        ),
-        default=0.0,
-    )
+    most: dict[str, float] = {}
+    for m in decision.candidates:
+        cost = m.price.cost(decision.prompt_tokens, limit if limit is not None else m.max_output)
+        most[m.tier] = max(cost, most.get(m.tier, 0.0))
+    if decision.execution in ("cascade", "speculative"):
+        return sum(most.values())
+    return max(most.values(), default=0.0)
 
 
 class Tenancy:
