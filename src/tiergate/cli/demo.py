@@ -38,7 +38,7 @@ def demo(size: int, concurrency: int, serve: bool, port: int | None) -> None:
         )
     s = summarize(result)
     table = Table(
-        title=f'Where {s["requests"]} requests went (model="auto")',
+        title=f'Where {s["requests"]} requests went (model="auto" and "auto:support")',
         caption=f"last column: the same requests on {result.flagship} alone",
         box=box.SIMPLE_HEAD,
     )
@@ -56,6 +56,12 @@ def demo(size: int, concurrency: int, serve: bool, port: int | None) -> None:
     console.print(
         f"Total: [bold]${total:.4f}[/] routed vs [bold]${baseline:.4f}[/] on {result.flagship} "
         f"alone: [bold green]{saved:.0%} saved[/]."
+    )
+    used = ", ".join(f"{k} {v}" for k, v in sorted(s["strategies"].items()))  # type: ignore[attr-defined]
+    console.print(
+        f"Strategies: {used}. The support route's cascade checked every cheap answer and "
+        f"escalated the {s['escalated']} that hedged (the rejected answers cost "
+        f"${float(s['escalation_usd']):.6f}, included above)."  # type: ignore[arg-type]
     )
     protocols = ", ".join(f"{k}: {v}" for k, v in sorted(s["by_protocol"].items()))  # type: ignore[attr-defined]
     console.print(f"Served by protocol: {protocols}.")

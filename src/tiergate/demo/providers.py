@@ -49,12 +49,21 @@ class SimulatedProviders:
     """A `Responder` for `FakeUpstream.respond_with`: realistic, reproducible behaviour."""
 
     def __init__(
-        self, answer_tokens: dict[str, int], tiers: dict[str, str], fault_rate: float = 0.06
+        self,
+        answer_tokens: dict[str, int],
+        tiers: dict[str, str],
+        fault_rate: float = 0.06,
+        hedge_prompts: frozenset[str] = frozenset(),
+        hedge_rate: float = 0.12,
     ):
         self._tokens = answer_tokens  # last user text -> answer length in tokens
         self._tiers = tiers  # upstream model id -> tier
         self._fault_rate = fault_rate
+        # Budget models hedge on a share of these prompts, so the cascade has work to do.
+        self._hedge_prompts = hedge_prompts
+        self._hedge_rate = hedge_rate
         self._rng = random.Random(7)
+        self._hedge_rng = random.Random(11)  # its own stream: faults stay as they were
 
     def __call__(self, prompt: Prompt) -> Scripted | None:
         tokens = self._tokens.get(prompt.last_user_text, 60)
@@ -67,6 +76,13 @@ class SimulatedProviders:
             status = self._rng.choice((429, 500, overloaded))
             return Fault(status=status, retry_after=0.2 if status == 429 else None)
         text = None if prompt.json_mode else _text(tokens)
+        tier = self._tiers.get(prompt.model)
+        if (
+            tier == "budget"
+            and prompt.last_user_text in self._hedge_prompts
+            and self._hedge_rng.random() < self._hedge_rate
+        ):
+            text, tokens = "I'm not sure, sorry.", 6
         if prompt.stream:
             chunks = max(1, tokens // 6)
             return Reply(

@@ -14,7 +14,7 @@ import uvicorn
 
 from tiergate.config.loader import parse_config
 from tiergate.demo.providers import SimulatedProviders
-from tiergate.demo.workload import DemoRequest, build_workload
+from tiergate.demo.workload import SUPPORT_ROUTE, DemoRequest, build_workload
 from tiergate.fakes import FakeUpstream
 from tiergate.gateway import Gateway
 from tiergate.ingress.app import create_app
@@ -39,6 +39,10 @@ models:
 routes:
   auto:
     strategy: rules
+    baseline: {flagship}
+    fallback: {{retries: 1, backoff_base: 0.05, backoff_max: 0.3, retry_after_cap: 1}}
+  {support}:
+    strategy: [rules, cascade]
     baseline: {flagship}
     fallback: {{retries: 1, backoff_base: 0.05, backoff_max: 0.3, retry_after_cap: 1}}
 keys:
@@ -85,6 +89,7 @@ def demo_config_text(fake: FakeUpstream, adapters: set[str]) -> str:
         gemini=fake.base_url("gemini"),
         extra_models=extra,
         flagship=FLAGSHIP,
+        support=SUPPORT_ROUTE,
         key=DEMO_KEY,
         admin_key=DEMO_ADMIN_KEY,
     )
@@ -96,7 +101,7 @@ async def _send(
     try:
         if item.stream:
             async with client.chat.completions.with_streaming_response.create(  # type: ignore[call-overload]
-                model="auto",
+                model=item.route,
                 messages=item.messages,
                 stream=True,
                 stream_options={"include_usage": True},
@@ -106,7 +111,7 @@ async def _send(
                     pass
                 return response.headers.get("x-tiergate-request-id"), None
         raw = await client.chat.completions.with_raw_response.create(
-            model="auto",
+            model=item.route,
             messages=item.messages,  # type: ignore[arg-type]
             **item.params,
         )
@@ -136,7 +141,8 @@ async def run_demo(
     gateway = Gateway.from_config(parse_config(demo_config_text(fake, adapters)), ledger=ledger)
     tiers = {d.upstream_model: m.tier for m in gateway.fleet.models.values() for d in m.deployments}
     answer_tokens = {_last_user(item): item.output_tokens for item in workload}
-    fake.respond_with(SimulatedProviders(answer_tokens, tiers))
+    hedge_prompts = frozenset(_last_user(i) for i in workload if i.route == SUPPORT_ROUTE)
+    fake.respond_with(SimulatedProviders(answer_tokens, tiers, hedge_prompts=hedge_prompts))
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(gateway),
@@ -201,15 +207,23 @@ def summarize(result: DemoResult) -> dict[str, object]:
     by_protocol: Counter[str] = Counter()
     total = baseline = 0.0
     fallback_requests = failed_attempts = 0
+    strategies: Counter[str] = Counter()
+    escalated = 0
+    checked_usd = 0.0  # what the cascade's rejected cheap answers cost
     for e in result.entries:
         kind = result.kinds.get(e.request_id, "other")
         key = (kind, e.tier or "-", e.model or "(failed)")
         row = rows[key]
         row[0] += 1
-        row[1] += e.cost_usd
+        # Sub-calls (a cascade's rejected answers) are part of what the request cost.
+        row[1] += e.total_cost_usd
         row[2] += e.baseline_cost_usd
-        total += e.cost_usd
+        total += e.total_cost_usd
         baseline += e.baseline_cost_usd
+        strategies[e.strategy] += 1
+        if e.sub_calls:
+            escalated += 1
+            checked_usd += e.extra_cost_usd
         if e.model:
             by_protocol[result.protocols.get(e.model, "?")] += 1
         if e.fallbacks:
@@ -223,4 +237,7 @@ def summarize(result: DemoResult) -> dict[str, object]:
         "failed_attempts": failed_attempts,
         "by_protocol": dict(by_protocol),
         "requests": len(result.entries),
+        "strategies": dict(strategies),
+        "escalated": escalated,
+        "escalation_usd": checked_usd,
     }

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 KINDS = ("greeting/FAQ", "extraction", "summary", "code", "multi-step reasoning")
+# Support questions go through a cascade: the cheapest answer is checked before it is served.
+SUPPORT_ROUTE = "auto:support"
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +18,7 @@ class DemoRequest:
     output_tokens: int  # how long the simulated model's answer is
     stream: bool = False
     params: dict[str, Any] = field(default_factory=dict)
+    route: str = "auto"  # what the client sends as `model`
 
 
 _FAQ = [
@@ -93,6 +96,7 @@ def _make(kind: str, rng: random.Random) -> DemoRequest:
             ],
             rng.randint(25, 90),
             stream,
+            route=SUPPORT_ROUTE,
         )
     if kind == "extraction":
         person, city = rng.choice(_PEOPLE), rng.choice(_CITIES)
