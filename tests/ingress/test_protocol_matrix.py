@@ -273,8 +273,8 @@ def test_anthropic_upstream_statuses(pgw, fake, upstream_fault):
 BMP = "data:image/bmp;base64,Qk0eAAAAAAAAABoAAAAMAAAAAQABAAEAGAAAAP8A"
 # An image each protocol refuses before any call, with the words the error must contain.
 REFUSED_IMAGE = {
-    "anthropic": (BMP, "image/bmp"),
-    "gemini": ("https://example.com/photo", "cannot tell the image type"),
+    "anthropic": [(BMP, "image/bmp")],
+    "gemini": [(BMP, "image/bmp"), ("https://example.com/photo", "cannot tell the image type")],
 }
 RECURSIVE_SCHEMA = {
     "$defs": {"Node": {"type": "object", "properties": {"next": {"$ref": "#/$defs/Node"}}}},
@@ -300,11 +300,11 @@ def test_openai_image_a_provider_does_not_take(pgw, fake):
         out = pgw.client().chat.completions.create(model="auto", messages=_image_message(BMP))
         assert out.choices[0].message.content == "a picture"
         return
-    url, named = REFUSED_IMAGE[pgw.protocol]
-    with pytest.raises(openai.BadRequestError) as err:
-        pgw.client().chat.completions.create(model="auto", messages=_image_message(url))
-    assert named in err.value.message
-    assert "messages[0].content[1]" in err.value.message
+    for url, named in REFUSED_IMAGE[pgw.protocol]:
+        with pytest.raises(openai.BadRequestError) as err:
+            pgw.client().chat.completions.create(model="auto", messages=_image_message(url))
+        assert named in err.value.message
+        assert "messages[0].content[1]" in err.value.message
     assert fake.calls == 0  # refused before any spend or fallback
 
 
@@ -314,10 +314,10 @@ def test_anthropic_image_a_provider_does_not_take(pgw, fake):
         "source": {"type": "base64", "media_type": "image/bmp", "data": "Qk0e"},
     }
     content = [{"type": "text", "text": "what is this?"}, image]
-    if pgw.protocol != "anthropic":
+    if pgw.protocol not in REFUSED_IMAGE:
         fake.enqueue(Reply("a picture"))
     call = _anthropic(pgw).messages.create
-    if pgw.protocol == "anthropic":
+    if pgw.protocol in REFUSED_IMAGE:
         with pytest.raises(anthropic.BadRequestError) as err:
             call(model="auto", max_tokens=50, messages=[{"role": "user", "content": content}])
         assert "image/bmp" in err.value.message

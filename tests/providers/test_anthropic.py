@@ -27,11 +27,8 @@ from tests.providers.adapter_kit import (
 )
 from tiergate.chat import ChatResponse, accumulate
 from tiergate.errors import BadRequest, UpstreamAuthFailed, UpstreamError, UpstreamRejected
-from tiergate.providers.anthropic import (
-    DEFAULT_MAX_TOKENS,
-    JSON_OBJECT_INSTRUCTION,
-    AnthropicAdapter,
-)
+from tiergate.providers.anthropic import AnthropicAdapter
+from tiergate.providers.anthropic_request import DEFAULT_MAX_TOKENS, JSON_OBJECT_INSTRUCTION
 from tiergate.providers.base import SSEEvent
 
 ADAPTER = AnthropicAdapter()

@@ -31,7 +31,8 @@ from tiergate.errors import BadRequest, UpstreamAuthFailed, UpstreamError, Upstr
 from tiergate.fakes import FakeUpstream, Fault, Reply, ToolCall
 from tiergate.fleet import Deployment
 from tiergate.providers.base import SSEEvent
-from tiergate.providers.gemini import SKIP_SIGNATURE, GeminiAdapter
+from tiergate.providers.gemini import GeminiAdapter
+from tiergate.providers.gemini_request import SKIP_SIGNATURE
 
 ADAPTER = GeminiAdapter()
 BASE = "https://generativelanguage.googleapis.com/v1beta"
@@ -104,7 +105,16 @@ def test_images() -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["https://example.com/image", "data:image/png,raw", "file:///etc/passwd"]
+    "url",
+    [
+        "https://example.com/image",
+        "data:image/png,raw",
+        "file:///etc/passwd",
+        "data:image/bmp;base64,Qk0e",  # types Gemini does not take for image input
+        "data:image/gif;base64,R0lG",
+        "https://example.com/a.gif",
+        "data:;base64,AAAA",
+    ],
 )
 def test_unusable_images_are_bad_requests(url: str) -> None:
     with pytest.raises(BadRequest) as err:
