@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -330,6 +331,8 @@ def main() -> None:
     p.add_argument("--litellm", default=None, help="the litellm executable (default: PATH)")
     p.add_argument("--json", type=Path, default=None, help="also write every figure here")
     args = p.parse_args()
+    # SIGTERM (e.g. `timeout`) unwinds like Ctrl-C, so nginx and the gateway are stopped too.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     with tempfile.TemporaryDirectory(prefix="tiergate-bench-") as tmp, ExitStack() as stack:
         bench = Bench(args, Path(tmp), stack)
         print(json.dumps(bench.results["meta"], indent=1))
