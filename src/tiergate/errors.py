@@ -192,7 +192,11 @@ class AllAttemptsFailed(TiergateError):
         # When every attempt was throttled or overloaded, say so: clients back off on 429/503
         # and not on a generic 502.
         if statuses == {429}:
-            self.status, self.error_type, self.code = 429, "rate_limit_error", "upstream_rate_limited"
+            self.status, self.error_type, self.code = (
+                429,
+                "rate_limit_error",
+                "upstream_rate_limited",
+            )
             waits = [e.retry_after for e in errors if e.retry_after is not None]
             self.retry_after = min(waits) if waits else None
         elif statuses and statuses <= {503, 529}:
