@@ -67,6 +67,8 @@ class Deployment:
     provider: Provider
     upstream_model: str
     weight: float = 1.0
+    max_output: int | None = None
+    """The model's output ceiling (config or catalog), for protocols that need a limit."""
 
 
 @dataclass(frozen=True, slots=True)

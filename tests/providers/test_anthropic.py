@@ -333,6 +333,26 @@ def test_max_tokens() -> None:
     assert build(user("q"), max_tokens=50, max_completion_tokens=70)["max_tokens"] == 70
 
 
+def test_default_max_tokens_respects_the_catalog_ceiling() -> None:
+    from tiergate.config.loader import build_fleet, parse_config
+
+    config = parse_config(
+        """
+        providers:
+          anthropic: {kind: anthropic, base_url: "https://api.anthropic.com", api_key: k}
+        models:
+          short: {provider: anthropic, model: claude-3-haiku-20240307, tier: budget, max_output: 2048, price: {input: 0.25, output: 1.25}}
+        """
+    )
+    fleet = build_fleet(config)
+    (short,) = fleet.models["short"].deployments
+    assert short.max_output == 2048
+    assert body(ADAPTER.build(chat(user("q")), short, stream=False))["max_tokens"] == 2048
+    (sonnet,) = fleet.models["claude-sonnet-4-6"].deployments  # catalog: 64k ceiling
+    assert sonnet.max_output == 64000
+    assert body(ADAPTER.build(chat(user("q")), sonnet, stream=False))["max_tokens"] == 4096
+
+
 def test_stop_sequences() -> None:
     assert build(user("q"), stop="END")["stop_sequences"] == ["END"]
     assert build(user("q"), stop=["a", "b"])["stop_sequences"] == ["a", "b"]

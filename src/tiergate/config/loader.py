@@ -208,6 +208,7 @@ def build_fleet(config: Config, catalog: Catalog | None = None) -> Fleet:
             else [(mc.provider, mc.model, 1.0)]
         )
         deployments = []
+        max_output = mc.max_output or (entry.max_output if entry else 16_384)
         for provider_name, upstream, weight in bindings:
             if provider_name is None:
                 problems.append(f"{where}: no provider given")
@@ -221,7 +222,9 @@ def build_fleet(config: Config, catalog: Catalog | None = None) -> Fleet:
                 continue
             upstream_id = upstream or (entry.upstream if entry else name)
             deployments.append(
-                Deployment(f"{name}@{provider_name}", name, provider, upstream_id, weight)
+                Deployment(
+                    f"{name}@{provider_name}", name, provider, upstream_id, weight, max_output
+                )
             )
         if not deployments:
             continue
@@ -231,7 +234,7 @@ def build_fleet(config: Config, catalog: Catalog | None = None) -> Fleet:
             price=price,
             deployments=tuple(deployments),
             context_window=mc.context_window or (entry.context_window if entry else 128_000),
-            max_output=mc.max_output or (entry.max_output if entry else 16_384),
+            max_output=max_output,
             capabilities=frozenset(
                 mc.capabilities
                 if mc.capabilities is not None
@@ -274,7 +277,14 @@ def _add_catalog_models(
                 entry.price.get("cache_write"),
             ),
             deployments=tuple(
-                Deployment(f"{entry.name}@{p.name}", entry.name, p, entry.upstream) for p in homes
+                Deployment(
+                    f"{entry.name}@{p.name}",
+                    entry.name,
+                    p,
+                    entry.upstream,
+                    max_output=entry.max_output,
+                )
+                for p in homes
             ),
             context_window=entry.context_window,
             max_output=entry.max_output,

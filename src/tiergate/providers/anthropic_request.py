@@ -3,8 +3,9 @@
 Mapping decisions where the two protocols disagree:
 
 - `max_tokens` is required upstream. Without a client limit we send `DEFAULT_MAX_TOKENS`
-  (4096): every current Claude model can produce at least that much, and it keeps an
-  unbounded request from booking a model's whole 32k-64k output window.
+  (4096), or the model's own output ceiling from the config or catalog when that is
+  lower: enough for any ordinary answer, and it keeps an unbounded request from booking
+  a model's whole 32k-64k output window.
 - `temperature` is 0..2 in OpenAI and 0..1 here: values above 1 are clamped to 1.0, the
   closest the Messages API can express (rejecting would make `auto` routing fail for a
   request that is fine elsewhere). When both `temperature` and `top_p` are set only
@@ -176,12 +177,19 @@ def _tools(request: ChatRequest) -> list[Piece]:
     return tools
 
 
+def default_max_tokens(deployment: Deployment) -> int:
+    """`max_tokens` for a request without an output limit: 4096, or less for a model
+    whose catalog ceiling is lower."""
+    ceiling = deployment.max_output
+    return min(DEFAULT_MAX_TOKENS, ceiling) if ceiling else DEFAULT_MAX_TOKENS
+
+
 def messages_body(request: ChatRequest, deployment: Deployment, *, stream: bool) -> dict[str, Any]:
     """The Messages API request body for a canonical request (pure; raises `BadRequest`)."""
     system, turns = _conversation(request)
     body: dict[str, Any] = {
         "model": deployment.upstream_model,
-        "max_tokens": request.output_limit or DEFAULT_MAX_TOKENS,
+        "max_tokens": request.output_limit or default_max_tokens(deployment),
         "messages": turns,
     }
     fmt = request.response_format
