@@ -1,6 +1,7 @@
 """`GET /metrics`: Prometheus text fed by real requests through a live gateway."""
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import three_tier_config
@@ -137,3 +138,23 @@ def test_metrics_registry_is_per_gateway(fake, start_gateway):
     a.client().chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}])
     assert total(scrape(a.url), "tiergate_requests_total") == 1
     assert total(scrape(b.url), "tiergate_requests_total") == 0
+
+
+def test_cache_hits_and_their_saving(fake, start_gateway):
+    admin = "admin-key-for-metrics-0123456789"
+    gw = start_gateway(three_tier_config(fake, f"observability: {{admin_key: {admin}}}\n"))
+    fake.enqueue(Reply("cached answer", input_tokens=10, output_tokens=5))
+    for expected in ("miss", "hit"):
+        raw = gw.client().chat.completions.with_raw_response.create(
+            model="auto", messages=[{"role": "user", "content": "hi"}], temperature=0
+        )
+        assert raw.headers["x-tiergate-cache"] == expected
+    assert fake.calls == 1
+    s = scrape(gw.url)
+    assert value(s, "tiergate_cache_requests_total", route="auto", result="hit") == 1
+    assert value(s, "tiergate_cache_requests_total", route="auto", result="miss") == 1
+    assert total(s, "tiergate_cache_saved_usd_total") == pytest.approx((10 * 0.05 + 5 * 0.40) / 1e6)
+    summary = httpx.get(
+        f"{gw.url}/dashboard/api/summary", headers={"authorization": f"Bearer {admin}"}
+    ).json()
+    assert summary["totals"]["cache_hit_rate"] == 0.5

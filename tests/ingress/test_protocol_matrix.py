@@ -442,3 +442,27 @@ def test_stream_error_before_content_fails_over(pgw, fake):
         with _anthropic(pgw).messages.stream(model="auto", max_tokens=50, messages=HI) as s:
             assert "".join(s.text_stream) == "streamed fine", events_before
         assert fake.calls == calls + 4
+
+
+TG_HEADERS = (
+    "x-tiergate-request-id",
+    "x-tiergate-model",
+    "x-tiergate-tier",
+    "x-tiergate-route",
+    "x-tiergate-cost-usd",
+    "x-tiergate-cache",
+)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+def test_messages_answers_carry_every_x_tiergate_header(pgw, fake, stream):
+    fake.enqueue(Reply("hello", stream_chunks=2))
+    client = _anthropic(pgw).messages.with_raw_response
+    raw = client.create(model="auto", max_tokens=20, messages=HI, stream=stream)
+    headers = {name: raw.headers.get(name) for name in TG_HEADERS}
+    assert all(headers.values()), headers
+    assert (headers["x-tiergate-model"], headers["x-tiergate-tier"]) == ("cheap", "budget")
+    assert (headers["x-tiergate-route"], headers["x-tiergate-cache"]) == ("auto", "miss")
+    if not stream:
+        assert float(headers["x-tiergate-cost-usd"]) > 0
+    raw.parse()  # the body (or stream) still reads as a Messages answer
