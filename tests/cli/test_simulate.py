@@ -2,6 +2,7 @@
 
 import json
 import textwrap
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -169,3 +170,45 @@ def test_bad_traffic_line_names_the_line(tmp_path):
     result = CliRunner().invoke(cli, ["simulate", "--traffic", str(path)])
     assert result.exit_code == 1
     assert "bad.jsonl:2" in result.output
+
+
+def test_the_gateways_request_log_is_recorded_traffic(fake, start_gateway, tmp_path):
+    from tests.conftest import three_tier_config
+    from tiergate.fakes import Reply
+
+    log = tmp_path / "requests.log"
+    gw = start_gateway(three_tier_config(fake, f'observability: {{request_log: "{log}"}}\n'))
+    for _ in range(3):
+        fake.enqueue(Reply("ok", input_tokens=100, output_tokens=40))
+        gw.client().chat.completions.create(
+            model="auto", messages=[{"role": "user", "content": "hi"}]
+        )
+    fake.enqueue(Reply("long", input_tokens=1000, output_tokens=400))
+    gw.client().chat.completions.create(
+        model="tier:premium", messages=[{"role": "user", "content": "design it"}]
+    )
+    deadline = time.monotonic() + 5
+    while log.read_text().count("\n") < 4:
+        assert time.monotonic() < deadline, "request log not written"
+        time.sleep(0.02)
+    data = as_json("--traffic", str(log))
+    tiers = data["traffic"]["by_tier"]
+    assert tiers["budget"] == {"requests": 3, "input_tokens": 300, "output_tokens": 120}
+    assert tiers["premium"] == {"requests": 1, "input_tokens": 1000, "output_tokens": 400}
+
+
+def test_iso_timestamps_of_the_request_log_scale_to_a_month(tmp_path):
+    rows = [
+        {
+            "ts": f"2026-11-22T1{h}:00:00.000Z",
+            "input_tokens": 10,
+            "output_tokens": 10,
+            "tier": "budget",
+        }
+        for h in range(3)  # three requests over two hours
+    ]
+    path = tmp_path / "requests.log"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    data = as_json("--traffic", str(path))
+    assert data["traffic"]["requests"] == pytest.approx(3 * 30 * 24 / 2)
+    assert "scaled to 30 days" in data["traffic"]["note"]

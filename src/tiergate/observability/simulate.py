@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
 from tiergate.catalog import Catalog
-from tiergate.fleet import Fleet
+from tiergate.fleet import Fleet, Model
 
 TIERS = ("budget", "standard", "premium")
 MONTH_SECONDS = 30 * 24 * 3600
@@ -126,6 +127,19 @@ def scenario_traffic(s: Scenario) -> Traffic:
     return traffic
 
 
+def _timestamp(value: Any) -> float | None:
+    """Seconds since the epoch from a number (ledger rows) or an ISO-8601 string (the
+    JSON request log's ``ts``)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value).timestamp()
+        except ValueError:
+            return None
+    return None
+
+
 def _int(obj: Mapping[str, Any], *names: str) -> int | None:
     for name in names:
         value = obj.get(name)
@@ -183,14 +197,14 @@ def read_traffic(
         load.requests += 1
         load.input_tokens += input_tokens
         load.output_tokens += output_tokens
-        ts = obj.get("ts")
-        if isinstance(ts, int | float) and not isinstance(ts, bool):
+        ts = _timestamp(obj.get("ts"))
+        if ts is not None:
             first_ts = ts if first_ts is None else min(first_ts, ts)
             last_ts = ts if last_ts is None else max(last_ts, ts)
     if progress is not None:
         progress(done)
-    if first_ts is not None and last_ts is not None and last_ts - first_ts >= 3600:
-        span = last_ts - first_ts
+    span = last_ts - first_ts if first_ts is not None and last_ts is not None else 0.0
+    if span >= 3600:
         return traffic.scaled(
             MONTH_SECONDS / span,
             f"{traffic.requests:,.0f} requests over {span / 3600:.1f} h, scaled to 30 days",
@@ -219,6 +233,10 @@ class PricedModel:
 
     def cost(self, load: TierLoad) -> float:
         return (load.input_tokens * self.input + load.output_tokens * self.output) / 1_000_000
+
+    @classmethod
+    def of(cls, model: Model) -> PricedModel:
+        return cls(model.name, model.tier, model.price.input, model.price.output)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,14 +294,17 @@ def simulate(traffic: Traffic, plans: Iterable[Plan]) -> list[PlanResult]:
     return results
 
 
-def _fill_tiers(chosen: dict[str, PricedModel], tiers: tuple[str, ...]) -> dict[str, PricedModel]:
-    """A tier with no model of its own uses the next populated tier up (routing tiers up)."""
-    out: dict[str, PricedModel] = {}
+def _plan(
+    name: str, cheapest: Mapping[str, PricedModel], flagship: PricedModel, tiers: tuple[str, ...]
+) -> Plan:
+    """A plan from each tier's cheapest model; a tier with no model of its own uses the
+    next populated tier up (as routing does)."""
+    per_tier: dict[str, PricedModel] = {}
     for i, tier in enumerate(tiers):
-        model = next((chosen[t] for t in tiers[i:] if t in chosen), None)
+        model = next((cheapest[t] for t in tiers[i:] if t in cheapest), None)
         if model is not None:
-            out[tier] = model
-    return out
+            per_tier[tier] = model
+    return Plan(name, per_tier, flagship)
 
 
 def _weight(m: PricedModel) -> float:
@@ -314,17 +335,11 @@ def catalog_plans(catalog: Catalog, tiers: tuple[str, ...] = TIERS) -> list[Plan
             chosen.setdefault(m.tier, m)
         top = next(t for t in reversed(tiers) if any(m.tier == t for m in models))
         flagship = max((m for m in models if m.tier == top), key=lambda m: (_weight(m), m.name))
-        plans.append(Plan(label, _fill_tiers(chosen, tiers), flagship))
+        plans.append(_plan(label, chosen, flagship, tiers))
     return plans
 
 
 def fleet_plan(fleet: Fleet, name: str = "config") -> Plan:
     """The plan a config describes: each tier's cheapest model, vs the fleet's flagship."""
-    chosen = {
-        tier: PricedModel(ms[0].name, tier, ms[0].price.input, ms[0].price.output)
-        for tier, ms in fleet.by_tier.items()
-        if ms
-    }
-    top = fleet.flagship
-    flagship = PricedModel(top.name, top.tier, top.price.input, top.price.output)
-    return Plan(name, _fill_tiers(chosen, fleet.tiers), flagship)
+    cheapest = {tier: PricedModel.of(ms[0]) for tier, ms in fleet.by_tier.items() if ms}
+    return _plan(name, cheapest, PricedModel.of(fleet.flagship), fleet.tiers)
