@@ -67,7 +67,7 @@ def stop(proc: subprocess.Popen[bytes] | None, timeout: float = 20) -> None:
 class Nginx:
     """The static upstream (bench/nginx.conf), in the scratch directory `root`."""
 
-    def __init__(self, root: Path, chat_json: str, paced_rate: int, cpus: str | None) -> None:
+    def __init__(self, root: Path, chat_json: str, cpus: str | None) -> None:
         self.root = root
         self.port = free_port()
         conf = (BENCH / "nginx.conf").read_text()
@@ -75,7 +75,6 @@ class Nginx:
             "@PORT@": str(self.port),
             "@ROOT@": str(root),
             "@CHAT_JSON@": chat_json,
-            "@PACED_RATE@": str(paced_rate),
         }.items():
             conf = conf.replace(name, value)
         (root / "nginx.conf").write_text(conf)
@@ -83,6 +82,23 @@ class Nginx:
         cmd = [nginx, "-p", str(root), "-c", str(root / "nginx.conf"), "-e", str(root / "e.log")]
         self.proc = subprocess.Popen(pinned(cmd, cpus), stdout=subprocess.DEVNULL)
         wait_port(self.port, self.proc, "nginx")
+
+    def url(self, prefix: str = "") -> str:
+        return f"http://127.0.0.1:{self.port}{prefix}"
+
+    def stop(self) -> None:
+        stop(self.proc)
+
+
+class PacedUpstream:
+    """bench/paced_upstream.py: the 1,000-chunk stream, one event every `interval_ms`."""
+
+    def __init__(self, interval_ms: float, chunks: int) -> None:
+        self.port = free_port()
+        cmd = [sys.executable, str(BENCH / "paced_upstream.py"), str(self.port)]
+        cmd += [str(interval_ms), str(chunks)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+        wait_port(self.port, self.proc, "the paced upstream")
 
     def url(self, prefix: str = "") -> str:
         return f"http://127.0.0.1:{self.port}{prefix}"

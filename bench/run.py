@@ -43,10 +43,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fixtures import chat_json, sse_stream
-from procs import Gateway, Nginx, wrk
+from procs import Gateway, Nginx, PacedUpstream, wrk
 from stream_client import StreamClient, Timing
 
-PACED_SECONDS = 1.0  # how long the paced 1,000-chunk stream lasts when called directly
+PACED_INTERVAL_MS = 1.0  # between events of the paced 1,000-chunk stream (~1.1 s in all)
 
 
 def _ms(us: float) -> str:
@@ -64,19 +64,23 @@ class Bench:
         files = root / "files"
         files.mkdir()
         (files / "stream-short.sse").write_bytes(sse_stream(20))
-        long_stream = sse_stream(1000)
-        (files / "stream-1000.sse").write_bytes(long_stream)
-        rate = int(len(long_stream) / PACED_SECONDS)
-        self.nginx = Nginx(root, chat_json(), rate, self._cpu("0"))
+        (files / "stream-1000.sse").write_bytes(sse_stream(1000))
+        self.nginx = Nginx(root, chat_json(), self._cpu("0"))
         stack.callback(self.nginx.stop)
 
     def _cpu(self, cpus: str) -> str | None:
         return cpus if self.pin else None
 
-    def gateway(self, prefix: str = "/v1", workers: int = 1, pin: bool = True) -> Gateway:
+    def gateway(
+        self,
+        prefix: str = "/v1",
+        workers: int = 1,
+        pin: bool = True,
+        upstream_port: int | None = None,
+    ) -> Gateway:
         gw = Gateway(
             self.root,
-            self.nginx.url(prefix),
+            f"http://127.0.0.1:{upstream_port or self.nginx.port}{prefix}",
             workers=workers,
             cpus=self._cpu("1") if pin else None,
         )
@@ -139,15 +143,17 @@ class Bench:
     def streaming(self) -> None:
         a = self.args
         out: dict[str, Any] = {}
+        paced = PacedUpstream(PACED_INTERVAL_MS, 1000)
+        self.stack.callback(paced.stop)
         cases = [
-            ("short", "/sse", a.stream_requests),
-            ("c1000", "/sse1000", a.stream_requests // 4),
-            ("c1000_paced", "/sse1000paced", a.paced_requests),
+            ("short", self.nginx.port, "/sse", a.stream_requests),
+            ("c1000", self.nginx.port, "/sse1000", a.stream_requests // 4),
+            ("c1000_paced", paced.port, "", a.paced_requests),
         ]
         print("\n== streaming (sequential, one connection) ==")
-        for name, prefix, n in cases:
-            gw = self.gateway(prefix + "/v1")
-            direct = _stream_times(self.nginx.port, prefix + "/v1/chat/completions", n)
+        for name, port, prefix, n in cases:
+            gw = self.gateway(prefix + "/v1", upstream_port=port)
+            direct = _stream_times(port, prefix + "/v1/chat/completions", n)
             through = _stream_times(gw.port, "/v1/chat/completions", n)
             gw.stop()
             out[name] = {"direct": direct, "tiergate": through}
@@ -321,7 +327,7 @@ def main() -> None:
     p.add_argument("--duration", type=float, default=10, help="seconds per wrk run")
     p.add_argument("--warmup", type=float, default=3, help="seconds of warm-up per gateway")
     p.add_argument("--stream-requests", type=int, default=2000)
-    p.add_argument("--paced-requests", type=int, default=5)
+    p.add_argument("--paced-requests", type=int, default=20)
     p.add_argument("--workers", type=int, nargs="*", default=[1, 2])
     p.add_argument("--memory", type=int, default=0, help="requests in the memory run (0: skip)")
     p.add_argument("--memory-segment", type=float, default=5, help="seconds between samples")
