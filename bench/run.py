@@ -303,12 +303,21 @@ def _meta(args: argparse.Namespace) -> dict[str, Any]:
         ),
         platform.processor(),
     )
-    commit = _version(["git", "-C", str(Path(__file__).parent), "rev-parse", "--short", "HEAD"])
+    import tiergate
+
+    # The tree the gateway runs from (PYTHONPATH may point at another checkout than bench/).
+    src = str(Path(tiergate.__file__).resolve().parent)
+    commit = _version(["git", "-C", src, "rev-parse", "--short", "HEAD"])
+    dirty = subprocess.run(
+        ["git", "-C", src, "status", "--porcelain", "--", "."], capture_output=True, text=True
+    ).stdout.strip()
+    commit += " (+ uncommitted changes)" if dirty else ""
     return {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine": f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "commit": commit,
+        "tiergate_source": src,
         "nginx": _version(["nginx", "-v"]),
         "wrk": _version(["wrk", "-v"]),
         "packages": {
