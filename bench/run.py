@@ -4,10 +4,11 @@ How to run (from the repository root, as a user who may start nginx; nothing is 
 running afterwards):
 
     apt-get install -y nginx wrk      # once (Debian/Ubuntu)
-    .venv/bin/python bench/run.py     # about 3 minutes; prints every figure
+    .venv/bin/python bench/run.py     # about 5 minutes; prints every figure
     .venv/bin/python bench/run.py --memory 1000000   # adds the long memory run (~8 min)
 
-One run starts nginx (bench/nginx.conf: a fixed chat completion and fixed SSE streams),
+One run starts nginx (bench/nginx.conf: a fixed chat completion and fixed SSE streams) and
+bench/paced_upstream.py (a stream paced one event per millisecond),
 starts `tiergate serve --config bench/tiergate.yaml` (virtual-key auth, the `rules` route,
 SQLite ledger, metrics, request log, exact cache), drives both with wrk and bench/post.lua
 (every prompt differs, so every request is a cache miss) and with a small streaming client,
