@@ -5,7 +5,7 @@ running afterwards):
 
     apt-get install -y nginx wrk      # once (Debian/Ubuntu)
     .venv/bin/python bench/run.py     # about 5 minutes; prints every figure
-    .venv/bin/python bench/run.py --memory 1000000   # adds the long memory run (~8 min)
+    .venv/bin/python bench/run.py --memory 1000000   # adds the long memory run (7 min at 2,500/s)
 
 One run starts nginx (bench/nginx.conf: a fixed chat completion and fixed SSE streams) and
 bench/paced_upstream.py (a stream paced one event per millisecond),
@@ -224,9 +224,9 @@ class Bench:
         c1 = self.load(url, 1, a.duration)
         c64 = self.load(url, 64, a.duration)
         proxy.stop()
-        self.results["litellm"] = {"c1": c1, "c64": c64, "version": proxy.version}
+        self.results["litellm"] = {"c1": c1, "c64": c64, "version": proxy.version[0]}
         d1 = self.results["nonstream"]["c1_direct"]
-        print(f"\n== LiteLLM proxy {proxy.version} (one worker), same upstream and load ==")
+        print(f"\n== LiteLLM proxy {proxy.version[0]} (one worker), same upstream and load ==")
         print(
             f"c=1   p50 {_ms(c1['p50_us'])} (added {_ms(c1['p50_us'] - d1['p50_us'])})"
             f"  p99 {_ms(c1['p99_us'])} (added {_ms(c1['p99_us'] - d1['p99_us'])})"
