@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import collections.abc
+import contextlib
 import itertools
 import types
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import aiohttp
@@ -84,11 +86,12 @@ def compact(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
 
-async def stream_chunks(
-    adapter: Adapter, request: ChatRequest, dep: Deployment
-) -> tuple[list[ChatChunk], bool]:
-    """Every chunk of a streamed call, and whether the provider's end marker came."""
-    upstream_call = adapter.build(request, dep, stream=True)
+@contextlib.asynccontextmanager
+async def _post(
+    adapter: Adapter, request: ChatRequest, dep: Deployment, *, stream: bool
+) -> AsyncIterator[aiohttp.ClientResponse]:
+    """The adapter's upstream call made over real HTTP; an error status is mapped and raised."""
+    upstream_call = adapter.build(request, dep, stream=stream)
     async with (
         aiohttp.ClientSession() as session,
         session.post(
@@ -97,6 +100,14 @@ async def stream_chunks(
     ):
         if resp.status >= 400:
             raise adapter.map_error(resp.status, await resp.read(), resp.headers)
+        yield resp
+
+
+async def stream_chunks(
+    adapter: Adapter, request: ChatRequest, dep: Deployment
+) -> tuple[list[ChatChunk], bool]:
+    """Every chunk of a streamed call, and whether the provider's end marker came."""
+    async with _post(adapter, request, dep, stream=True) as resp:
         decoder = adapter.stream_decoder(dep)
         parser = SSEParser()
         chunks: list[ChatChunk] = []
@@ -116,16 +127,38 @@ async def send(
         chunks, finished = await stream_chunks(adapter, request, dep)
         assert finished, "the stream ended without the provider's end marker"
         return accumulate(chunks)
-    upstream_call = adapter.build(request, dep, stream=False)
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(
-            upstream_call.url, headers=upstream_call.headers, data=upstream_call.body
-        ) as resp,
-    ):
-        if resp.status >= 400:
-            raise adapter.map_error(resp.status, await resp.read(), resp.headers)
+    async with _post(adapter, request, dep, stream=False) as resp:
         return adapter.parse(await resp.read(), dep)
+
+
+E2E_KEY = "sk-e2e-upstream"
+"""The key the fake upstream of the end-to-end tests (`tests/providers/conftest.py`) wants."""
+
+
+def e2e_deployment(kind: ProviderKind, fake: Any, upstream: str) -> Deployment:
+    """A deployment on the end-to-end fake upstream, speaking `kind`."""
+    return deployment(kind, fake.base_url(kind), upstream, api_key=E2E_KEY)
+
+
+def tool_round_trip(
+    question: str, follow_up: str, name: str, arguments: str, call_id: str, result: str = "done"
+) -> ChatRequest:
+    """Question, a call of `name` with `arguments`, its result, and a follow-up question."""
+    return chat(
+        user(question),
+        {"role": "assistant", "tool_calls": [call(call_id, name, arguments)]},
+        {"role": "tool", "tool_call_id": call_id, "content": result},
+        user(follow_up),
+        tools=[tool_def(name, {"type": "object"})],
+    )
+
+
+def assert_text_and_call(response: ChatResponse, text: str, name: str, arguments: str) -> None:
+    """The answer is exactly `text` plus one call of `name` with exactly `arguments`."""
+    assert response.message.content == text
+    (tc,) = response.message.tool_calls or []
+    assert (tc.function.name, tc.function.arguments) == (name, arguments)
+    assert response.finish_reason == "tool_calls"
 
 
 def conforms(value: Any, tp: Any) -> bool:

@@ -23,6 +23,7 @@ from tests.providers.adapter_kit import (
     texts,
     tool_def,
     tool_names,
+    tool_round_trip,
     user,
 )
 from tiergate.chat import ChatResponse, accumulate
@@ -863,13 +864,7 @@ def test_round_trip_preserves_text_tool_names_and_arguments(
     question: str, follow_up: str, name: str, args: dict[str, Any], result: str
 ) -> None:
     arguments = compact(args)
-    request = chat(
-        user(question),
-        {"role": "assistant", "tool_calls": [call("toolu_x", name, arguments)]},
-        {"role": "tool", "tool_call_id": "toolu_x", "content": result},
-        user(follow_up),
-        tools=[tool_def(name, {"type": "object"})],
-    )
+    request = tool_round_trip(question, follow_up, name, arguments, "toolu_x", result)
     sent = body(ADAPTER.build(request, DEP, stream=False))
     assert conforms(sent, MessageCreateParamsNonStreaming)
     first, assistant, last = sent["messages"]

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
-from tests.providers.adapter_kit import call, chat, deployment, send, stream_chunks, tool_def, user
+from tests.providers.adapter_kit import (
+    E2E_KEY,
+    call,
+    chat,
+    deployment,
+    e2e_deployment,
+    send,
+    stream_chunks,
+    tool_def,
+    user,
+)
 from tiergate.errors import UpstreamAuthFailed, UpstreamError, UpstreamRejected
 from tiergate.fakes import FakeUpstream, Fault, Reply, ToolCall
 from tiergate.fleet import Deployment
@@ -16,14 +24,8 @@ ADAPTER = AnthropicAdapter()
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeUpstream]:
-    async with FakeUpstream(api_key="sk-ant-e2e") as upstream:
-        yield upstream
-
-
-@pytest.fixture
 def dep(fake: FakeUpstream) -> Deployment:
-    return deployment("anthropic", fake.base_url("anthropic"), "claude-fake", api_key="sk-ant-e2e")
+    return e2e_deployment("anthropic", fake, "claude-fake")
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -41,7 +43,7 @@ async def test_text_answer(fake: FakeUpstream, dep: Deployment, stream: bool) ->
     assert resp.usage.output_tokens == 4
     record = fake.last
     assert record.path == "/v1/messages"
-    assert record.headers["x-api-key"] == "sk-ant-e2e"
+    assert record.headers["x-api-key"] == E2E_KEY
     assert record.headers["anthropic-version"] == "2023-06-01"
     assert record.body["system"] == "French."
     assert record.body["max_tokens"] == 4096

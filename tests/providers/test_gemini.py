@@ -1,8 +1,8 @@
-"""The Gemini adapter: every mapping, stream decoding, errors, round trips, and end to end."""
+"""The Gemini adapter: every mapping, stream decoding, errors and round trips (end to end
+over HTTP: `test_gemini_e2e.py`)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.providers.adapter_kit import (
+    assert_text_and_call,
     body,
     call,
     chat,
@@ -18,17 +19,15 @@ from tests.providers.adapter_kit import (
     deployment,
     feed_all,
     json_objects,
-    send,
     split_anywhere,
-    stream_chunks,
     texts,
     tool_def,
     tool_names,
+    tool_round_trip,
     user,
 )
 from tiergate.chat import ChatResponse, accumulate
 from tiergate.errors import BadRequest, UpstreamAuthFailed, UpstreamError, UpstreamRejected
-from tiergate.fakes import FakeUpstream, Fault, Reply, ToolCall
 from tiergate.fleet import Deployment
 from tiergate.providers.base import SSEEvent
 from tiergate.providers.gemini import GeminiAdapter
@@ -586,13 +585,7 @@ def test_round_trip_preserves_text_tool_names_and_arguments(
     question: str, follow_up: str, name: str, args: dict[str, Any], cuts: list[int]
 ) -> None:
     arguments = compact(args)
-    request = chat(
-        user(question),
-        {"role": "assistant", "tool_calls": [call("call_x", name, arguments)]},
-        {"role": "tool", "tool_call_id": "call_x", "content": "done"},
-        user(follow_up),
-        tools=[tool_def(name, {"type": "object"})],
-    )
+    request = tool_round_trip(question, follow_up, name, arguments, "call_x")
     sent = body(ADAPTER.build(request, DEP, stream=False))
     first, model_turn, last = sent["contents"]
     assert first["parts"] == [{"text": question}]
@@ -612,84 +605,4 @@ def test_round_trip_preserves_text_tool_names_and_arguments(
         ADAPTER.parse(msgspec.json.encode(answer), DEP),
         accumulate(feed_all(ADAPTER.stream_decoder(DEP), [frame(answer)])),
     ):
-        assert resp.message.content == follow_up
-        (tc,) = resp.message.tool_calls or []
-        assert (tc.function.name, tc.function.arguments) == (name, arguments)
-        assert resp.finish_reason == "tool_calls"
-
-
-# -- end to end against the fake Gemini API -----------------------------------------------------
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeUpstream]:
-    async with FakeUpstream(api_key="AIza-e2e") as upstream:
-        yield upstream
-
-
-@pytest.fixture
-def live(fake: FakeUpstream) -> Deployment:
-    return deployment("gemini", fake.base_url("gemini"), "gemini-2.5-flash", api_key="AIza-e2e")
-
-
-@pytest.mark.parametrize("stream", [False, True])
-async def test_e2e_text(fake: FakeUpstream, live: Deployment, stream: bool) -> None:
-    fake.enqueue(
-        Reply("Hallo Welt", input_tokens=50, cached_tokens=20, output_tokens=3, stream_chunks=2)
-    )
-    resp = await send(
-        ADAPTER, chat({"role": "system", "content": "German."}, user("Hi")), live, stream=stream
-    )
-    assert resp.message.content == "Hallo Welt"
-    assert resp.finish_reason == "stop"
-    assert (resp.usage.input_tokens, resp.usage.cached_input_tokens, resp.usage.output_tokens) == (
-        50,
-        20,
-        3,
-    )
-    record = fake.last
-    assert record.headers["x-goog-api-key"] == "AIza-e2e"
-    assert "key" not in record.query
-    assert record.body["systemInstruction"] == {"parts": [{"text": "German."}]}
-
-
-@pytest.mark.parametrize("stream", [False, True])
-async def test_e2e_tool_call(fake: FakeUpstream, live: Deployment, stream: bool) -> None:
-    fake.enqueue(Reply(tool_calls=[ToolCall("lookup", {"q": "tiergate", "n": 2})]))
-    request = chat(
-        user("search"),
-        tools=[tool_def("lookup", {"type": "object", "properties": {"q": {"type": "string"}}})],
-    )
-    resp = await send(ADAPTER, request, live, stream=stream)
-    (tc,) = resp.message.tool_calls or []
-    assert (tc.function.name, tc.function.arguments) == ("lookup", '{"q":"tiergate","n":2}')
-    assert resp.finish_reason == "tool_calls"
-
-
-@pytest.mark.parametrize("stream", [False, True])
-async def test_e2e_blocked_prompt(fake: FakeUpstream, live: Deployment, stream: bool) -> None:
-    fake.enqueue(Reply(prompt_blocked=True, input_tokens=11))
-    resp = await send(ADAPTER, chat(user("something bad")), live, stream=stream)
-    assert resp.finish_reason == "content_filter"
-    assert resp.message.refusal and "SAFETY" in resp.message.refusal
-    assert resp.usage.input_tokens == 11
-
-
-async def test_e2e_errors(fake: FakeUpstream, live: Deployment) -> None:
-    fake.enqueue(Fault(status=429, retry_after=2))
-    with pytest.raises(UpstreamError) as err:
-        await send(ADAPTER, chat(user("hi")), live, stream=False)
-    assert err.value.retryable and err.value.retry_after == 2.0
-    wrong = deployment("gemini", fake.base_url("gemini"), "gemini-2.5-flash", api_key="bad")
-    with pytest.raises(UpstreamAuthFailed):
-        await send(ADAPTER, chat(user("hi")), wrong, stream=False)
-    fake.enqueue(Fault(error_after=1, reply=Reply("a b c", stream_chunks=3)))
-    with pytest.raises(UpstreamError) as err:
-        await send(ADAPTER, chat(user("hi")), live, stream=True)
-    assert err.value.retryable
-
-
-async def test_e2e_truncated_stream_is_not_finished(fake: FakeUpstream, live: Deployment) -> None:
-    fake.enqueue(Fault(truncate_after=2, reply=Reply("a b c d e f", stream_chunks=6)))
-    chunks, finished = await stream_chunks(ADAPTER, chat(user("hi")), live)
-    assert chunks and not finished
+        assert_text_and_call(resp, follow_up, name, arguments)

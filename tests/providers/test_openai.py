@@ -6,16 +6,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.providers.adapter_kit import (
-    call,
-    chat,
+    assert_text_and_call,
     compact,
     feed_all,
     json_objects,
     split_anywhere,
     texts,
-    tool_def,
     tool_names,
-    user,
+    tool_round_trip,
 )
 from tiergate.chat import accumulate, decode_chat_request
 from tiergate.errors import UpstreamAuthFailed, UpstreamError, UpstreamRejected
@@ -272,13 +270,7 @@ def test_round_trip_preserves_text_tool_names_and_arguments(
     question: str, follow_up: str, name: str, args: dict[str, Any], cuts: list[int]
 ) -> None:
     arguments = compact(args)
-    request = chat(
-        user(question),
-        {"role": "assistant", "tool_calls": [call("call_x", name, arguments)]},
-        {"role": "tool", "tool_call_id": "call_x", "content": "done"},
-        user(follow_up),
-        tools=[tool_def(name, {"type": "object"})],
-    )
+    request = tool_round_trip(question, follow_up, name, arguments, "call_x")
     sent = json.loads(ADAPTER.build(request, DEPLOYMENT, stream=False).body)
     first, assistant, tool, last = sent["messages"]
     assert first["content"] == question and last["content"] == follow_up
@@ -321,7 +313,4 @@ def test_round_trip_preserves_text_tool_names_and_arguments(
         ADAPTER.parse(json.dumps(answer).encode(), DEPLOYMENT),
         accumulate(feed_all(ADAPTER.stream_decoder(DEPLOYMENT), events)),
     ):
-        assert resp.message.content == follow_up
-        (tc,) = resp.message.tool_calls or []
-        assert (tc.function.name, tc.function.arguments) == (name, arguments)
-        assert resp.finish_reason == "tool_calls"
+        assert_text_and_call(resp, follow_up, name, arguments)
