@@ -19,7 +19,7 @@ from tiergate.fakes.prompt import (
     stops_of,
     text_of,
 )
-from tiergate.fakes.wire import ErrorAnswer, bad_gateway_page, retry_headers, sse
+from tiergate.fakes.wire import ErrorAnswer, retry_headers, sse
 
 STOP_REASON = {
     "stop": "end_turn",
@@ -175,17 +175,17 @@ class AnthropicWire:
         code: str | None = None,
     ) -> ErrorAnswer:
         """``{"type": "error", "error": {"type", "message"}}``."""
-        if status == 502:
-            return bad_gateway_page()
-        kind, default = ERROR_TYPES.get(status, ("api_error", "Internal server error"))
-        envelope = {"type": "error", "error": {"type": code or kind, "message": message or default}}
+        envelope = {"type": "error", "error": _error_body(status, message, code)}
         return ErrorAnswer(status, orjson.dumps(envelope), headers=retry_headers(retry_after))
 
     def stream_error(self, status: int, message: str | None, code: str | None = None) -> bytes:
         """``event: error`` after a 200 — the SDKs raise on it."""
-        kind, default = ERROR_TYPES.get(status, ("api_error", "Internal server error"))
-        error = {"type": code or kind, "message": message or default}
-        return sse({"type": "error", "error": error}, "error")
+        return sse({"type": "error", "error": _error_body(status, message, code)}, "error")
+
+
+def _error_body(status: int, message: str | None, code: str | None) -> dict[str, str]:
+    kind, default = ERROR_TYPES.get(status, ("api_error", "Internal server error"))
+    return {"type": code or kind, "message": message or default}
 
 
 def _message(plan: Plan, content: list[dict[str, Any]]) -> dict[str, Any]:

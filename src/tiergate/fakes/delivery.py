@@ -13,7 +13,7 @@ from tiergate.fakes.answer import Plan, plan
 from tiergate.fakes.history import RecordedRequest
 from tiergate.fakes.prompt import Prompt
 from tiergate.fakes.script import Fault
-from tiergate.fakes.wire import JSON, SSE, ErrorAnswer, Wire
+from tiergate.fakes.wire import JSON, SSE, ErrorAnswer, Wire, bad_gateway_page
 
 _GARBAGE = b'{"id": "broken", "choices": [{"index": 0, "message": {"content": "'
 
@@ -38,6 +38,15 @@ class Delivery:
         frames = self.wire.render_stream(answer, self.prompt)
         return await self._stream(frames, answer.chunk_delay)
 
+    def _error(
+        self, status: int, message: str | None, retry_after: float | None, code: str | None
+    ) -> ErrorAnswer:
+        """A scripted error: the protocol's envelope, except 502, which the providers'
+        edge proxies answer with the same HTML page whatever the protocol."""
+        if status == 502:
+            return bad_gateway_page()
+        return self.wire.error(status, message, retry_after, code)
+
     async def fault(self, fault: Fault) -> web.StreamResponse:
         """Misbehave as ``fault`` says (see :class:`~tiergate.fakes.script.Fault`)."""
         if fault.delay_headers:
@@ -53,8 +62,7 @@ class Delivery:
             return await self._stream([prefix + b"data: " + _GARBAGE + b"\n\n"])
         if fault.status is not None and not mid_stream:
             return answer_error(
-                self.record,
-                self.wire.error(fault.status, fault.message, fault.retry_after, fault.code),
+                self.record, self._error(fault.status, fault.message, fault.retry_after, fault.code)
             )
         if not mid_stream:  # only a delay: then the reply
             answer = plan(self.prompt, fault.reply, self.serial())
@@ -63,7 +71,7 @@ class Delivery:
             if fault.error_after is not None:
                 status = fault.status or 500
                 return answer_error(
-                    self.record, self.wire.error(status, fault.message, None, fault.code)
+                    self.record, self._error(status, fault.message, None, fault.code)
                 )
             body = self.wire.render(plan(self.prompt, fault.reply, self.serial()))
             return await self._truncated_body(body)

@@ -18,7 +18,7 @@ from tiergate.fakes.prompt import (
     media_chars,
     stops_of,
 )
-from tiergate.fakes.wire import ErrorAnswer, bad_gateway_page
+from tiergate.fakes.wire import ErrorAnswer, seconds
 
 FINISH_REASON = {
     "stop": "STOP",
@@ -160,13 +160,13 @@ class GeminiWire:
         code: str | None = None,
     ) -> ErrorAnswer:
         """``{"error": {"code", "message", "status"}}``; 429 carries RetryInfo."""
-        if status == 502:
-            return bad_gateway_page()
         details = []
         if retry_after is not None:
-            delay = f"{int(retry_after)}s" if float(retry_after).is_integer() else f"{retry_after}s"
             details.append(
-                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}
+                {
+                    "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                    "retryDelay": f"{seconds(retry_after)}s",
+                }
             )
         return _error(503 if status == 529 else status, message, details, code)
 

@@ -24,7 +24,7 @@ from tiergate.fakes.prompt import (
     stops_of,
     text_of,
 )
-from tiergate.fakes.wire import ErrorAnswer, bad_gateway_page, retry_headers
+from tiergate.fakes.wire import ErrorAnswer, retry_headers
 
 DONE = b"data: [DONE]\n\n"
 FINISH = {
@@ -204,8 +204,6 @@ class OpenAIWire:
         code: str | None = None,
     ) -> ErrorAnswer:
         """``{"error": {"message", "type", "param", "code"}}``."""
-        if status == 502:
-            return bad_gateway_page()
         kind, default_code, default = _ERRORS.get(
             status, ("server_error" if status >= 500 else "invalid_request_error", None, "Error.")
         )

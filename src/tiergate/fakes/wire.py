@@ -55,7 +55,8 @@ class Wire(Protocol):
         retry_after: float | None,
         code: str | None = None,
     ) -> ErrorAnswer:
-        """An error response in the protocol's envelope.
+        """An error response in the protocol's envelope (a scripted 502 never gets
+        here: the edge proxy's HTML page is the same for every protocol).
 
         ``code`` overrides the protocol's error code for the status (OpenAI ``code``,
         Anthropic ``error.type``, Gemini ``status``).
@@ -85,9 +86,11 @@ def bad_gateway_page() -> ErrorAnswer:
     return ErrorAnswer(502, body, "text/html")
 
 
+def seconds(value: float) -> str:
+    """A duration in seconds as servers write it: whole seconds when integral."""
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
 def retry_headers(retry_after: float | None) -> dict[str, str]:
-    """The ``retry-after`` header (whole seconds when integral, as servers send it)."""
-    if retry_after is None:
-        return {}
-    value = str(int(retry_after)) if float(retry_after).is_integer() else str(retry_after)
-    return {"retry-after": value}
+    """The ``retry-after`` header, when there is a delay to announce."""
+    return {} if retry_after is None else {"retry-after": seconds(retry_after)}
