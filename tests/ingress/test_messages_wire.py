@@ -29,11 +29,8 @@ from tiergate.chat import (
 )
 from tiergate.errors import BadRequest, UpstreamError
 from tiergate.fleet import Deployment, Provider
-from tiergate.ingress.messages_wire import (
-    MessagesStreamEncoder,
-    chat_response_to_messages,
-    messages_request_to_chat,
-)
+from tiergate.ingress.messages_answer import MessagesStreamEncoder, chat_response_to_messages
+from tiergate.ingress.messages_wire import messages_request_to_chat
 from tiergate.providers.anthropic import AnthropicAdapter
 from tiergate.providers.sse import SSEParser
 

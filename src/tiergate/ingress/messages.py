@@ -22,11 +22,8 @@ from tiergate.errors import BadRequest, RateLimited, TiergateError, UpstreamErro
 from tiergate.gateway import Gateway
 from tiergate.ingress.body import read_body
 from tiergate.ingress.chat import chat_completions
-from tiergate.ingress.messages_wire import (
-    MessagesStreamEncoder,
-    chat_response_to_messages,
-    messages_request_to_chat,
-)
+from tiergate.ingress.messages_answer import MessagesStreamEncoder, chat_response_to_messages
+from tiergate.ingress.messages_wire import messages_request_to_chat
 from tiergate.providers.openai import OpenAIStreamDecoder
 from tiergate.providers.sse import SSEParser
 
