@@ -6,11 +6,12 @@ import collections.abc
 import contextlib
 import itertools
 import types
-from collections.abc import AsyncIterator
-from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import aiohttp
 import msgspec
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from typing_extensions import is_typeddict
 
@@ -18,6 +19,8 @@ from tiergate.chat import ChatChunk, ChatRequest, ChatResponse, accumulate, conv
 from tiergate.fleet import Deployment, Provider, ProviderKind
 from tiergate.providers.base import Adapter, SSEEvent, StreamDecoder, UpstreamCall
 from tiergate.providers.sse import SSEParser
+
+F = TypeVar("F", bound=Callable[..., None])
 
 
 def chat(*messages: dict[str, Any], **fields: Any) -> ChatRequest:
@@ -151,6 +154,17 @@ def tool_round_trip(
         user(follow_up),
         tools=[tool_def(name, {"type": "object"})],
     )
+
+
+def round_trip_cases(**extra: st.SearchStrategy[Any]) -> Callable[[F], F]:
+    """The inputs of a round-trip property test: a question, a follow-up, a tool name and
+    its arguments object (plus `extra` strategies), 80 examples."""
+
+    def decorate(test: F) -> F:
+        cases = given(question=texts, follow_up=texts, name=tool_names, args=json_objects, **extra)
+        return settings(max_examples=80)(cases(test))
+
+    return decorate
 
 
 def assert_text_and_call(response: ChatResponse, text: str, name: str, arguments: str) -> None:

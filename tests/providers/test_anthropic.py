@@ -19,10 +19,10 @@ from tests.providers.adapter_kit import (
     deployment,
     feed_all,
     json_objects,
+    round_trip_cases,
     split_anywhere,
     texts,
     tool_def,
-    tool_names,
     tool_round_trip,
     user,
 )
@@ -852,14 +852,7 @@ def test_map_error_html() -> None:
 # -- round trip: canonical -> Messages -> an answer built from it -> canonical ------------------
 
 
-@settings(max_examples=80)
-@given(
-    question=texts,
-    follow_up=texts,
-    name=tool_names,
-    args=json_objects,
-    result=texts,
-)
+@round_trip_cases(result=texts)
 def test_round_trip_preserves_text_tool_names_and_arguments(
     question: str, follow_up: str, name: str, args: dict[str, Any], result: str
 ) -> None:

@@ -7,7 +7,6 @@ from typing import Any
 
 import msgspec
 import pytest
-from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.providers.adapter_kit import (
@@ -18,11 +17,9 @@ from tests.providers.adapter_kit import (
     compact,
     deployment,
     feed_all,
-    json_objects,
+    round_trip_cases,
     split_anywhere,
-    texts,
     tool_def,
-    tool_names,
     tool_round_trip,
     user,
 )
@@ -573,14 +570,7 @@ def test_map_error_shapes() -> None:
 # -- round trip -------------------------------------------------------------------------------
 
 
-@settings(max_examples=80)
-@given(
-    question=texts,
-    follow_up=texts,
-    name=tool_names,
-    args=json_objects,
-    cuts=st.lists(st.integers(0, 500), max_size=5),
-)
+@round_trip_cases(cuts=st.lists(st.integers(0, 500), max_size=5))
 def test_round_trip_preserves_text_tool_names_and_arguments(
     question: str, follow_up: str, name: str, args: dict[str, Any], cuts: list[int]
 ) -> None:

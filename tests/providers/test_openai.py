@@ -2,17 +2,14 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.providers.adapter_kit import (
     assert_text_and_call,
     compact,
     feed_all,
-    json_objects,
+    round_trip_cases,
     split_anywhere,
-    texts,
-    tool_names,
     tool_round_trip,
 )
 from tiergate.chat import accumulate, decode_chat_request
@@ -258,14 +255,7 @@ def test_retry_after_is_read():
 # -- round trip: canonical -> Chat Completions -> an answer built from it -> canonical ---------
 
 
-@settings(max_examples=80)
-@given(
-    question=texts,
-    follow_up=texts,
-    name=tool_names,
-    args=json_objects,
-    cuts=st.lists(st.integers(0, 500), max_size=5),
-)
+@round_trip_cases(cuts=st.lists(st.integers(0, 500), max_size=5))
 def test_round_trip_preserves_text_tool_names_and_arguments(
     question: str, follow_up: str, name: str, args: dict[str, Any], cuts: list[int]
 ) -> None:
