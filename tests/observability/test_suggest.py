@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from tiergate.cli.main import cli
@@ -53,3 +54,12 @@ def test_report_suggest_reads_outcome_records(tmp_path):
     assert s["model"] == "gpt-5-mini" and s["suggested_tier"] == "premium"
     text = CliRunner().invoke(cli, ["report", "--suggest", "--outcomes", str(path)])
     assert "move gpt-5-mini from standard to premium" in text.output
+
+
+def test_a_line_that_is_not_an_object_is_named(tmp_path):
+    from tiergate.observability.suggest import read_scores
+
+    path = tmp_path / "outcomes.jsonl"
+    path.write_text('{"model": "a", "score": 1, "prompt": "p"}\n[1, 2]\n')
+    with pytest.raises(ValueError, match=r"outcomes.jsonl:2: expected a JSON object"):
+        read_scores(path)

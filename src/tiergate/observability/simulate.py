@@ -14,10 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-import orjson
-
 from tiergate.catalog import Catalog
 from tiergate.fleet import Fleet, Model
+from tiergate.observability.jsonl import json_object
 
 TIERS = ("budget", "standard", "premium")
 MONTH_SECONDS = 30 * 24 * 3600
@@ -169,12 +168,7 @@ def read_traffic(
             progress(done)
         if not line.strip():
             continue
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise TrafficError(f"{source}:{number}: not JSON ({exc})") from None
-        if not isinstance(obj, dict):
-            raise TrafficError(f"{source}:{number}: expected a JSON object")
+        obj = json_object(line, source, number, TrafficError)
         status = obj.get("status")
         input_tokens = _int(obj, "input_tokens", "prompt_tokens")
         output_tokens = _int(obj, "output_tokens", "completion_tokens")

@@ -19,6 +19,8 @@ from typing import Any
 
 import orjson
 
+from tiergate.observability.jsonl import json_object
+
 
 @dataclass(frozen=True, slots=True)
 class Score:
@@ -147,10 +149,7 @@ def read_scores(path: str | Path) -> list[Score]:
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
-            try:
-                obj = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not JSON ({exc})") from None
+            obj = json_object(line, str(path), number)
             model, score = obj.get("model"), obj.get("score")
             if not isinstance(model, str) or not isinstance(score, int | float):
                 raise ValueError(f"{path}:{number}: an outcome record needs model and score")
