@@ -420,9 +420,9 @@ def test_cached_and_cache_write_tokens_are_priced_correctly(kind, stream, fake, 
 
 def _events_before_content(kind: str) -> list[int]:
     # Anthropic opens every stream with message_start, then content_block_start and a
-    # ping, none of them content: an error after any of them is still "before the first
-    # byte". The others' first event already carries content.
-    return [0, 1, 3] if kind == "anthropic" else [0]
+    # ping; OpenAI with a role-only chunk. None of them is content: an error after any of
+    # them is still "before the first byte". Gemini's first event carries content.
+    return {"anthropic": [0, 1, 3], "openai": [0, 1]}.get(kind, [0])
 
 
 def test_stream_error_before_content_fails_over(pgw, fake):

@@ -231,6 +231,32 @@ def test_in_stream_error_event_raises():
         decoder.feed(SSEEvent(json.dumps({"error": {"message": "overloaded"}})))
 
 
+def test_a_role_only_first_chunk_waits_for_content():
+    # so an error right after it is still a failure before the first byte (fail over)
+    head = {"id": "c1", "object": "chat.completion.chunk"}
+
+    def event(delta, finish=None):
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        return SSEEvent(json.dumps({**head, "choices": [choice]}))
+
+    decoder = ADAPTER.stream_decoder(DEPLOYMENT)
+    assert decoder.feed(event({"role": "assistant", "content": "", "refusal": None})) == []
+    with pytest.raises(UpstreamError):
+        decoder.feed(SSEEvent(json.dumps({"error": {"message": "overloaded"}})))
+    decoder = ADAPTER.stream_decoder(DEPLOYMENT)
+    assert decoder.feed(event({"role": "assistant", "content": ""})) == []
+    (chunk,) = decoder.feed(event({"content": "Hi"}))
+    assert (chunk.choices[0].delta.role, chunk.choices[0].delta.content) == ("assistant", "Hi")
+    (chunk,) = decoder.feed(event({"content": "!"}))
+    assert chunk.choices[0].delta.role is None
+    # an answer that is only the role and the finish still says who spoke
+    decoder = ADAPTER.stream_decoder(DEPLOYMENT)
+    decoder.feed(event({"role": "assistant", "content": ""}))
+    (chunk,) = decoder.feed(event({}, "stop"))
+    assert chunk.choices[0].delta.role == "assistant"
+    assert accumulate([chunk]).finish_reason == "stop"
+
+
 @pytest.mark.parametrize(
     ("status", "kind"),
     [

@@ -129,13 +129,19 @@ def _finish(value: str | None) -> FinishReason | None:
 
 
 class OpenAIStreamDecoder:
-    """Decodes `chat.completion.chunk` events; `[DONE]` ends the stream."""
+    """Decodes `chat.completion.chunk` events; `[DONE]` ends the stream.
 
-    __slots__ = ("_done", "_model")
+    A first chunk that only says `role: assistant` (with empty content) yields nothing:
+    the role rides on the next chunk. So an error event between it and the first content
+    is still a failure before the first byte, and can fail over.
+    """
+
+    __slots__ = ("_done", "_held_role", "_model")
 
     def __init__(self, model: str):
         self._model = model
         self._done = False
+        self._held_role = False
 
     @property
     def finished(self) -> bool:
@@ -167,7 +173,23 @@ class OpenAIStreamDecoder:
             for c in wire.choices
         ]
         usage = wire.usage.canonical() if wire.usage is not None else None
+        if len(choices) == 1 and usage is None and _only_role(choices[0]):
+            self._held_role = True
+            return []
+        if self._held_role and choices:
+            choices[0].delta.role, self._held_role = "assistant", False
         return [ChatChunk(wire.id, self._model, choices, usage, wire.created)]
+
+
+def _only_role(choice: ChunkChoice) -> bool:
+    d = choice.delta
+    return (
+        d.role is not None
+        and not d.content
+        and not d.tool_calls
+        and not d.refusal
+        and choice.finish_reason is None
+    )
 
 
 class OpenAIAdapter:
