@@ -466,3 +466,17 @@ def test_messages_answers_carry_every_x_tiergate_header(pgw, fake, stream):
     if not stream:
         assert float(headers["x-tiergate-cost-usd"]) > 0
     raw.parse()  # the body (or stream) still reads as a Messages answer
+
+
+def test_anthropic_structured_output(pgw, fake):
+    # Messages' own JSON mode: output_config.format with a JSON schema, on every protocol.
+    message = _anthropic(pgw).messages.create(
+        model="auto",
+        max_tokens=200,
+        output_config={"format": {"type": "json_schema", "schema": SCHEMA}},
+        messages=[{"role": "user", "content": "weather as JSON"}],
+    )
+    data = json.loads(message.content[0].text)
+    assert set(data) >= {"city", "temp"}
+    sent = json.dumps(fake.last.body)
+    assert '"temp"' in sent  # the schema reached the upstream in its own form
