@@ -480,3 +480,13 @@ def test_anthropic_structured_output(pgw, fake):
     assert set(data) >= {"city", "temp"}
     sent = json.dumps(fake.last.body)
     assert '"temp"' in sent  # the schema reached the upstream in its own form
+
+
+def test_a_prompt_the_provider_blocks_is_a_content_filter_answer(pgw, fake):
+    fake.enqueue(Reply(prompt_blocked=True, input_tokens=9))
+    out = pgw.client().chat.completions.create(model="auto", messages=HI)
+    assert out.choices[0].finish_reason == "content_filter"
+    fake.enqueue(Reply(prompt_blocked=True, input_tokens=9))
+    message = _anthropic(pgw).messages.create(model="auto", max_tokens=20, messages=HI)
+    assert message.stop_reason == "refusal"
+    assert fake.calls == 2  # an answer, not a failure: no fallback to another model
