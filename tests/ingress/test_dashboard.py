@@ -262,3 +262,22 @@ def test_browser_shows_a_quality_alert_banner(fake, start_gateway, page):
     assert "Quality alert: auto on small-model" in text and "threshold 0.6" in text
     _shot(page, "dashboard-quality-alert.png")
     assert page.errors == [] and page.external == []
+
+
+def test_summary_error_rate_counts_failed_requests_not_client_mistakes(dash, fake):
+    fake.enqueue(Reply("fine"))
+    dash.client().chat.completions.create(
+        model="auto", messages=[{"role": "user", "content": "hi"}]
+    )
+    fake.enqueue(*[Fault(status=503)] * 8)  # every attempt and fallback fails: a 503
+    with pytest.raises(Exception):
+        dash.client().chat.completions.create(
+            model="auto", messages=[{"role": "user", "content": "hi"}]
+        )
+    with pytest.raises(Exception):  # a client mistake: rejected, not an error
+        dash.client().chat.completions.create(
+            model="no-such-model", messages=[{"role": "user", "content": "x"}]
+        )
+    totals = httpx.get(f"{dash.url}/dashboard/api/summary", headers=ADMIN_HEADERS).json()["totals"]
+    assert (totals["requests"], totals["errors"], totals["rejected"]) == (3, 1, 1)
+    assert totals["error_rate"] == pytest.approx(1 / 3)
