@@ -160,12 +160,13 @@ class Gateway:
             pids += [int(p) for p in children.read_text().split()]
         return pids
 
-    def rss_kib(self) -> int:
-        """Resident memory of the serving process(es): the parent plus any workers."""
+    def rss_kib(self, field: str = "VmRSS") -> int:
+        """Resident memory of the serving process(es): the parent plus any workers.
+        `field` may also be RssAnon (heap) or RssFile (mapped files, e.g. SQLite's)."""
         total = 0
         for pid in self._pids():
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     total += int(line.split()[1])
         return total
 

@@ -203,7 +203,12 @@ class Bench:
             total += int(r["requests"])
             errors += r["errors"]
             samples.append((total, gw.rss_kib()))
-            print(f"  {total:>9,} requests  RSS {samples[-1][1] / 1024:.1f} MiB", flush=True)
+            anon, mapped = gw.rss_kib("RssAnon") / 1024, gw.rss_kib("RssFile") / 1024
+            print(
+                f"  {total:>9,} requests  RSS {samples[-1][1] / 1024:.1f} MiB "
+                f"(anon {anon:.1f}, file {mapped:.1f})",
+                flush=True,
+            )
         gw.stop()
         base = next((s for s in samples if s[0] >= 50_000), samples[-1])
         growth = (samples[-1][1] / base[1] - 1) * 100
