@@ -66,13 +66,14 @@ class Keywords:
 
     def find(self, f: RequestFeatures) -> str | None:
         """The first keyword found in the request's instruction window, or None."""
+        words = f.words  # a property: read it once
         if self.words:
-            found = f.words & self.words
+            found = words & self.words
             if found:
                 return next(k for k in self.order if k in found)
         text = f.window
         for phrase in self.phrases:
-            if phrase.prefilter is not None and phrase.prefilter not in f.words:
+            if phrase.prefilter is not None and phrase.prefilter not in words:
                 continue
             hit = _find(text, phrase.text, phrase.prefix, self.whole_word)
             if hit is not None:
