@@ -3,30 +3,15 @@
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import openai
 import pytest
 
 from tests.config.test_loader import PRODUCT_EXAMPLE
+from tests.serving import wait_ready
 from tiergate.fakes import FakeUpstream, Reply
 from tiergate.ingress.server import free_port
-
-
-def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(proc.stderr.read().decode() if proc.stderr else "exited")
-        try:
-            if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("gateway did not become ready")
 
 
 def test_serve_product_example_verbatim(tmp_path: Path):
@@ -47,7 +32,7 @@ def test_serve_product_example_verbatim(tmp_path: Path):
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_ready(url, proc)
+        wait_ready(url, proc, lambda: proc.stderr.read().decode() if proc.stderr else "(no output)")
         upstream.enqueue(Reply("served", input_tokens=10, output_tokens=2))
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="tg-bench-key", max_retries=0)
         raw = client.chat.completions.with_raw_response.create(

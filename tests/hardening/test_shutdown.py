@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import three_tier_config
 from tests.hardening.helpers import AUTH, HELLO
+from tests.serving import wait_ready
 from tiergate.fakes import Reply
 from tiergate.ingress.server import free_port
 
@@ -40,19 +41,6 @@ def _serve(config: Path, port: int, log: Path) -> subprocess.Popen:
         "1.0",
     ]
     return subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-
-
-def _wait_ready(url: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, log.read_text()
-        try:
-            if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("the gateway did not become ready")
 
 
 class Load:
@@ -134,7 +122,7 @@ def test_sigterm_drains_in_flight_work_and_flushes_the_ledger(fake, tmp_path):
     log = tmp_path / "serve.log"
     proc = _serve(config, port, log)
     try:
-        _wait_ready(url, proc, log)
+        wait_ready(url, proc, log.read_text)
         with Load(url, clients=8) as load:
             time.sleep(1.5)
             in_flight_before = fake.in_flight

@@ -157,8 +157,7 @@ async def chat_completions(request: Request) -> Response:
         if controls.cache_bypass:
             ex.cache = "bypass"
         strategies = Strategies(gateway.router, gateway.executor)
-        endpoint = getattr(request.state, "endpoint", "chat")  # "messages" via /v1/messages
-        context = request_context(key, controls, chat, endpoint)
+        context = request_context(key, controls, chat, ex.endpoint)
         ex.decision = decision = await strategies.decide(
             chat,
             context,
