@@ -177,8 +177,8 @@ def test_slow_drip_before_the_first_chunk_fails_over(fake, start_gateway):
 class Drip:
     """An upstream that sends `fast` stream chunks, then one byte every `interval` seconds."""
 
-    def __init__(self, fast: int, interval: float):
-        self.fast, self.interval = fast, interval
+    def __init__(self, fast: int, interval: float, *, json_body: bool = False):
+        self.fast, self.interval, self.json_body = fast, interval, json_body
         self.disconnected = asyncio.Event()
         self.requests = 0
         self._loop = LoopThread("drip-upstream")
@@ -188,6 +188,8 @@ class Drip:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
         await request.read()
+        if self.json_body:
+            return await self._drip_json(request)
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
         try:
@@ -201,6 +203,37 @@ class Drip:
             for _ in range(50):  # bounded: at most 50 drips
                 await asyncio.sleep(self.interval)
                 await response.write(b":")
+        except (ConnectionResetError, asyncio.CancelledError):
+            self.disconnected.set()
+            raise
+        return response
+
+    async def _drip_json(self, request: web.Request) -> web.StreamResponse:
+        """A whole chat completion, announced by Content-Length, one byte per interval."""
+        body = json.dumps(
+            {
+                "id": "d",
+                "object": "chat.completion",
+                "created": 1,
+                "model": "m",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": "slow"},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            }
+        ).encode()
+        response = web.StreamResponse(
+            headers={"content-type": "application/json", "content-length": str(len(body))}
+        )
+        await response.prepare(request)
+        try:
+            for byte in body:
+                await asyncio.sleep(self.interval)
+                await response.write(bytes([byte]))
         except (ConnectionResetError, asyncio.CancelledError):
             self.disconnected.set()
             raise
@@ -239,6 +272,27 @@ def test_inactivity_between_chunks_ends_the_stream_with_an_error(fake, start_gat
     assert lines[-1] != "data: [DONE]" and '"error"' in lines[-1]
     (entry,) = gw.ledger.entries
     assert entry.status == 502 and entry.stream and entry.output_tokens > 0
+
+
+def test_a_body_dripping_within_the_inactivity_timeout_ends_at_the_total_timeout(
+    fake, start_gateway
+):
+    # One byte every 0.2 s never trips the 0.5 s inactivity timeout; the whole call must
+    # still end at the provider's total timeout (here 2 s): two attempts (one retry), then
+    # the next tier answers.
+    with Drip(fast=0, interval=0.2, json_body=True) as drip:
+        config = _with_dead_budget_provider(fake, f"http://127.0.0.1:{drip.port}/v1")
+        gw = start_gateway(config.replace("total: 5}", "total: 2}"))
+        fake.enqueue(Reply("from the next tier"))
+        started = time.monotonic()
+        raw = _ask(gw)
+        elapsed = time.monotonic() - started
+        assert drip.requests >= 1
+    assert 3.5 < elapsed < 7, f"two attempts took {elapsed:.1f}s"
+    assert raw.parse().choices[0].message.content == "from the next tier"
+    (entry,) = gw.ledger.entries
+    assert entry.model == "medium-model"
+    assert entry.attempts == "small-model@dead:error,small-model@dead:error"
 
 
 def test_silent_stall_between_chunks_ends_the_stream_with_an_error(fake, start_gateway):

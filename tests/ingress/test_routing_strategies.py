@@ -209,7 +209,12 @@ def test_speculative_cancels_premium_when_cheap_passes(start_gateway, fake):
     gw = start_gateway(
         _route(fake, "  auto:x: {strategy: speculative, speculative: {deadline_ms: 2000}}\n")
     )
-    fake.enqueue(Reply("quick and good", input_tokens=10, output_tokens=3), model="mock-small")
+    # The cheap answer takes 0.3 s, so the premium request has surely reached the upstream
+    # before it is cancelled (a premium call cancelled before it was sent costs nothing).
+    fake.enqueue(
+        Reply("quick and good", input_tokens=10, output_tokens=3, delay_headers=0.3),
+        model="mock-small",
+    )
     fake.enqueue(Reply("slow premium", delay_headers=3.0), model="mock-large")
     started = time.monotonic()
     raw = _ask(gw, "hello there")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -36,13 +38,17 @@ async def _tiergate_error(request: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    # A bug, not the client's fault: answer in the envelope, never with a traceback.
+def unexpected_error_response() -> Response:
+    """A bug, not the client's fault: answer in the envelope, never with a traceback."""
     body = error_body("internal error", "server_error", "internal_error", None)
     return Response(body, status_code=500, media_type="application/json")
 
 
-_CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    return unexpected_error_response()
+
+
+CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
 
 
 class GatewayApp(Starlette):
@@ -58,7 +64,7 @@ class GatewayApp(Starlette):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] == "http"
-            and scope["path"] in _CHAT_PATHS
+            and scope["path"] in CHAT_PATHS
             and scope["method"] == "POST"
             and not self.user_middleware
         ):
@@ -76,13 +82,39 @@ class GatewayApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
-def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> Starlette:
-    """The ASGI app for a prepared gateway; starts and closes it with the server."""
+def tune_runtime() -> None:
+    """The interpreter, tuned for a long-running server process.
+
+    Garbage collection: what exists once the gateway has started (config tables, imported
+    modules) is frozen out of every future collection, and the youngest generation is
+    collected every 10,000 allocations instead of 700. A request makes a few hundred
+    short-lived objects, nearly all freed by reference counting; with the defaults the
+    collector ran every few requests and took ~5% of the CPU at load.
+
+    Thread switching: the ledger writer thread turns entries into rows in Python; the event
+    loop waiting for the GIL meanwhile would wait up to the default 5 ms switch interval,
+    a latency spike for whichever request arrived then. 1 ms bounds that wait.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 100)
+    sys.setswitchinterval(0.001)
+
+
+def create_app(
+    gateway: Gateway, *, manage_lifecycle: bool = True, server_process: bool = False
+) -> Starlette:
+    """The ASGI app for a prepared gateway; starts and closes it with the server.
+
+    `server_process`: this process exists to serve (`tiergate serve`), so the collector is
+    tuned for it once the gateway has started (`tune_runtime`)."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if manage_lifecycle:
             await gateway.start()
+        if server_process:
+            tune_runtime()
         try:
             yield
         finally:

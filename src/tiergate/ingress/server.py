@@ -12,6 +12,8 @@ from types import TracebackType
 import uvicorn
 from starlette.applications import Starlette
 
+from tiergate.ingress.fastpath import ChatProtocol
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
@@ -32,7 +34,7 @@ class BackgroundServer:
             log_level="error",
             access_log=False,
             loop="asyncio",
-            http="httptools",
+            http=ChatProtocol,  # as `tiergate serve` does
             lifespan="on",
             timeout_graceful_shutdown=5,
         )
