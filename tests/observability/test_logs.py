@@ -5,7 +5,7 @@ import json
 import logging
 
 from tiergate.ledger import LedgerEntry
-from tiergate.observability.logging import JsonFormatter, json_handler, request_log_sink
+from tiergate.observability.logging import AppendFile, JsonFormatter, RequestLines, json_handler
 from tiergate.observability.redact import Redactor
 from tiergate.observability.tracing import SpanWriter, wants_tracing
 
@@ -39,7 +39,7 @@ def private_logger(stream, redactor):
 
 def test_one_json_line_per_request_with_the_decision():
     out = io.StringIO()
-    request_log_sink(private_logger(out, Redactor()))(entry())
+    RequestLines(out, Redactor())(entry())
     (line,) = out.getvalue().splitlines()
     data = json.loads(line)
     assert data["msg"] == "request" and data["level"] == "info"
@@ -51,10 +51,58 @@ def test_one_json_line_per_request_with_the_decision():
 
 def test_server_errors_log_as_warnings():
     out = io.StringIO()
-    request_log_sink(private_logger(out, Redactor()))(
-        entry(status=502, error="UpstreamError: boom")
-    )
+    RequestLines(out, Redactor())(entry(status=502, error="UpstreamError: boom"))
     assert json.loads(out.getvalue())["level"] == "warning"
+
+
+def test_request_lines_mask_secrets_in_their_fields():
+    out = io.StringIO()
+    lines = RequestLines(out, Redactor(["configured-secret-123"]))
+    lines(entry(error="upstream said configured-secret-123", reasons="Bearer abcdefghijklmnop"))
+    text = out.getvalue()
+    assert "configured-secret-123" not in text and "abcdefghijklmnop" not in text
+    assert json.loads(text)["error"] == "upstream said [REDACTED]"
+
+
+async def test_request_lines_are_batched_inside_an_event_loop_and_flushed_on_close(tmp_path):
+    path = tmp_path / "requests.log"
+    lines = RequestLines(AppendFile(str(path)), Redactor(), interval=60, owns_stream=True)
+    for i in range(3):
+        lines(entry(request_id=f"r{i}"))
+    assert not path.exists()  # nothing written yet: the first write opens the file
+    lines.close()
+    ids = [json.loads(line)["request_id"] for line in path.read_text().splitlines()]
+    assert ids == ["r0", "r1", "r2"]
+
+
+async def test_request_lines_reach_the_stream_within_the_interval():
+    import asyncio
+
+    out = io.StringIO()
+    lines = RequestLines(out, Redactor(), interval=0.01)
+    lines(entry())
+    assert out.getvalue() == ""
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if out.getvalue():
+            break
+    assert json.loads(out.getvalue())["request_id"] == "r1"
+
+
+def test_outside_an_event_loop_each_line_is_written_at_once():
+    out = io.StringIO()
+    RequestLines(out, Redactor(), interval=60)(entry(request_id="a"))
+    assert out.getvalue().count("\n") == 1
+
+
+async def test_a_full_buffer_is_written_without_waiting_for_the_timer():
+    out = io.StringIO()
+    lines = RequestLines(out, Redactor(), interval=60, max_lines=2)
+    lines(entry(request_id="a"))
+    assert out.getvalue() == ""
+    lines(entry(request_id="b"))
+    assert out.getvalue().count("\n") == 2
+    lines.close()
 
 
 def test_redaction_filter_masks_messages_fields_and_tracebacks():

@@ -9,7 +9,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tiergate.observability.aggregator import Aggregator
-from tiergate.observability.logging import open_request_logger, request_log_sink
+from tiergate.observability.logging import (
+    RequestLines,
+    open_request_logger,
+    open_request_stream,
+)
 from tiergate.observability.metrics import GatewayMetrics
 from tiergate.observability.redact import Redactor
 
@@ -29,6 +33,7 @@ class Observability:
     aggregator: Aggregator
     metrics: GatewayMetrics | None = None
     request_log: logging.Logger | None = None
+    request_lines: RequestLines | None = None
     quality: QualityMonitor | None = None
     admin_key: str | None = None
 
@@ -61,14 +66,23 @@ class Observability:
             obs.metrics = metrics
             gateway.sinks.append(metrics.observe)
         gateway.sinks.append(obs.aggregator.observe)
-        obs.request_log = open_request_logger(oc.request_log, redactor)
-        if obs.request_log is not None:
-            gateway.sinks.append(request_log_sink(obs.request_log))
+        stream = open_request_stream(oc.request_log)
+        if stream is not None:
+            obs.request_log = open_request_logger(stream, redactor)
+            obs.request_lines = RequestLines(
+                stream, redactor, owns_stream=oc.request_log not in ("stdout", "stderr")
+            )
+            gateway.sinks.append(obs.request_lines)
         tracer = tracing_sink(env, obs.request_log)
         if tracer is not None:
             gateway.sinks.append(tracer)
         obs.quality = QualityMonitor.attach(gateway, obs)
         return obs
+
+    def close(self) -> None:
+        """Write out what is buffered (the request log) and release the log file."""
+        if self.request_lines is not None:
+            self.request_lines.close()
 
 
 def config_secrets(config: Config, admin_key: str | None) -> list[str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,23 +26,14 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from tiergate.config.schema import QualityConfig
 from tiergate.errors import BadRequest, NotFound
 from tiergate.ledger import LedgerEntry
+from tiergate.observability.served import Served, ServedIndex
 
 if TYPE_CHECKING:
     from tiergate.gateway import Gateway
     from tiergate.observability.hub import Observability
     from tiergate.observability.judge import Judge
 
-_KNOWN_REQUESTS = 100_000  # request ids remembered for feedback: ~15 MB at most
-
-
-@dataclass(frozen=True, slots=True)
-class Served:
-    """What feedback needs to know about a request: where it went."""
-
-    route: str
-    model: str
-    tier: str | None
-    key_name: str | None
+_KNOWN_REQUESTS = 100_000  # request ids remembered for feedback: ~10 MB at most
 
 
 @dataclass(slots=True)
@@ -117,7 +108,7 @@ class QualityMonitor:
         self._log = log
         self._clock = clock
         self._redact = redact
-        self._served: OrderedDict[str, Served] = OrderedDict()
+        self._served = ServedIndex(_KNOWN_REQUESTS)
         self._tracks: dict[tuple[str, str], _Track] = {}
         # Feedback arrives on the event loop, judge scores too; the lock only guards the
         # outcome file against a future threaded caller and costs nothing uncontended.
@@ -145,11 +136,9 @@ class QualityMonitor:
         """The ledger sink: remember where each answered request went, for feedback."""
         if entry.model is None or entry.endpoint == "judge":
             return
-        self._served[entry.request_id] = Served(
-            entry.route, entry.model, entry.tier, entry.key_name
+        self._served.add(
+            entry.request_id, Served(entry.route, entry.model, entry.tier, entry.key_name)
         )
-        if len(self._served) > _KNOWN_REQUESTS:
-            self._served.popitem(last=False)
 
     def served(self, request_id: str) -> Served | None:
         return self._served.get(request_id)
