@@ -23,7 +23,7 @@ from tiergate.routing.context import LabelCache
 from tiergate.routing.decision import Execution
 from tiergate.routing.learned import LearnedStrategy
 from tiergate.routing.policy import DomainPolicy, Policy
-from tiergate.routing.rules import Rule, compile_rule, default_rules
+from tiergate.routing.rules import Rule, RuleTable, compile_rule, default_rules
 from tiergate.routing.static import StaticRule
 
 DECIDERS = ("static", "rules", "classifier", "learned")
@@ -55,7 +55,7 @@ class Route:
     tier: str | None = None
     models: tuple[Model, ...] | None = None
     static: tuple[StaticRule, ...] = ()
-    rules: tuple[Rule, ...] = ()
+    rules: RuleTable = field(default_factory=RuleTable)
     classifier: Classifier | None = None
     learned: LearnedStrategy | None = None
     cascade: CascadeConfig | None = None
@@ -126,9 +126,9 @@ def _static(where: str, rc: RouteConfig, check: _Checker) -> tuple[StaticRule, .
     return tuple(out)
 
 
-def _rules(where: str, rc: RouteConfig, check: _Checker) -> tuple[Rule, ...]:
+def _rules(where: str, rc: RouteConfig, check: _Checker) -> RuleTable:
     if not rc.rules:
-        return default_rules(check.fleet.tiers)
+        return RuleTable.of(default_rules(check.fleet.tiers))
     out: list[Rule] = []
     for i, rule in enumerate(rc.rules):
         if not check.tier(f"{where}.rules.{i}.tier", rule.tier):
@@ -137,7 +137,7 @@ def _rules(where: str, rc: RouteConfig, check: _Checker) -> tuple[Rule, ...]:
             out.append(compile_rule(rule, i))
         except re.error as exc:
             check.add(f"{where}.rules.{i}.regex", f"invalid regular expression: {exc}")
-    return tuple(out)
+    return RuleTable.of(out)
 
 
 def _classifier(where: str, cc: ClassifierConfig | None, check: _Checker) -> Classifier | None:
@@ -219,7 +219,7 @@ def _build_route(name: str, rc: RouteConfig, check: _Checker) -> Route | None:
     if "static" in deciders and rc.tier is None and models is None and not rc.static:
         check.add(f"{where}.strategy", "strategy static needs a tier, a models list or static:")
     static = _static(where, rc, check)
-    rules = _rules(where, rc, check) if "rules" in deciders else ()
+    rules = _rules(where, rc, check) if "rules" in deciders else RuleTable()
     classifier = _classifier(where, rc.classifier, check)
     if "classifier" in deciders and rc.classifier is None and classifier is None:
         check.add(f"{where}.classifier", "strategy classifier needs a classifier: {model: ...}")

@@ -22,7 +22,6 @@ from tiergate.routing.decision import Decision
 from tiergate.routing.features import RequestFeatures, extract_features
 from tiergate.routing.policy import NO_POLICY, Effective, Policy, effective_policy
 from tiergate.routing.route import Route
-from tiergate.routing.rules import decide_tier
 
 TIER_PREFIX = "tier:"
 _NO_POLICY = Policy()
@@ -42,10 +41,17 @@ class Router:
         self.fleet = fleet
         self.routes = routes
         self._rank = {t: i for i, t in enumerate(fleet.tiers)}
+        self._tiers_from = {t: fleet.tiers[i:] for i, t in enumerate(fleet.tiers)}
         # Health hooks: a deployment id -> True while it is out (circuit open); -> its
         # observed latency (EWMA, ms) or None when it has not answered yet.
-        self._cooling = cooling or (lambda _id: False)
+        self._cooling = cooling
         self._latency = latency or (lambda _id: None)
+        self._deployment_ids = {
+            m.name: tuple(d.id for d in m.deployments) for m in fleet.models.values()
+        }
+        # A request within every model's context window that asks for nothing special
+        # (tools, images, JSON schema, an output limit) fits every model: no check needed.
+        self._smallest_window = min((m.context_window for m in fleet.models.values()), default=0)
 
     def decide(
         self,
@@ -116,7 +122,7 @@ class Router:
                 if tier is not None:
                     break
             elif strategy == "rules":
-                picked = decide_tier(route.rules, f, ctx.tags)
+                picked = route.rules.decide(f, ctx.tags)
                 if picked is not None:
                     tier = picked[0]
                     reasons.append(f"rules: {picked[1]} \u2192 {tier}")
@@ -253,12 +259,25 @@ class Router:
         floor: int,
     ) -> list[Model]:
         """Capable, allowed models of the given tiers (not below `floor`), in tier order."""
-        ceiling = self._rank[eff.max_tier] if eff.max_tier is not None else len(self._rank)
+        rank = self._rank
+        ceiling = rank[eff.max_tier] if eff.max_tier is not None else len(rank)
+        # Nothing to filter out: a tier of one model needs neither checks nor ordering.
+        open_ = (
+            eff is NO_POLICY
+            and not ctx.allowed_models
+            and not ctx.allowed_tiers
+            and self._fits_all(f)
+        )
+        by_tier = self.fleet.by_tier
         out: list[Model] = []
         for t in tiers:
-            if not floor <= self._rank[t] <= ceiling:
+            if not floor <= rank[t] <= ceiling:
                 continue
-            out.extend(self._order(self.fleet.by_tier[t], f, ctx, eff))
+            models = by_tier[t]
+            if open_ and len(models) < 2:
+                out.extend(models)
+            else:
+                out.extend(self._order(models, f, ctx, eff))
         return out
 
     # -- candidates ------------------------------------------------------------------------
@@ -284,7 +303,15 @@ class Router:
     def _out(self, model: Model) -> bool:
         """True when every deployment of the model is cooling down."""
         cooling = self._cooling
-        return all(cooling(d.id) for d in model.deployments)
+        return cooling is not None and all(map(cooling, self._deployment_ids[model.name]))
+
+    def _fits_all(self, f: RequestFeatures) -> bool:
+        """True when `_unfit` is None for every model of the fleet (checked cheaply)."""
+        return (
+            f.max_output_tokens is None
+            and f.prompt_tokens <= self._smallest_window
+            and not (f.has_tools or f.has_images or f.wants_json_schema)
+        )
 
     def _order(
         self, models: Sequence[Model], f: RequestFeatures, ctx: RequestContext, eff: Effective
@@ -312,7 +339,12 @@ class Router:
         eff: Effective,
         reasons: list[str],
     ) -> list[Model]:
-        """Apply the cost cap and the latency budget, and report cooling candidates."""
+        """Apply the cost cap and the latency budget, and report cooling candidates (and the
+        blocked models of the chosen tier: the reason says why one was passed over)."""
+        if eff.blocked:
+            for model in self.fleet.by_tier.get(tier, ()):
+                if model.name in eff.blocked:
+                    reasons.append(f"policy: {eff.blocked_why[model.name]} blocks {model.name}")
         if eff.max_cost_usd is not None:
             out_tokens = f.max_output_tokens or f.expected_output_tokens
             cap = eff.max_cost_usd
@@ -350,7 +382,7 @@ class Router:
                     + ", ".join(f"{m.name} (p50 {self._p50(m):.0f} ms)" for m in slow)
                     + " back"
                 )
-        cooling = [m.name for m in candidates if self._out(m)]
+        cooling = [m.name for m in candidates if self._out(m)] if self._cooling else []
         if cooling:
             if cooling[0] == candidates[0].name:
                 reasons.append(f"{cooling[0]}: every deployment is cooling down")
@@ -378,7 +410,7 @@ class Router:
                 raise PermissionDenied(f"this key may not use tier {tier} or any tier above it")
             reasons.append(f"key allows {', '.join(sorted(ctx.allowed_tiers))}: using {above[0]}")
             tier = above[0]
-        tiers = self.fleet.tiers_from(tier) if tier_up else (tier,)
+        tiers = self._tiers_from[tier] if tier_up else (tier,)
         candidates = self._pool(tiers, f, ctx, eff, self._rank[tier])
         if prefer is not None and prefer in candidates:
             candidates.remove(prefer)

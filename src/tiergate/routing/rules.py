@@ -1,7 +1,10 @@
 """The `rules` strategy: ordered rules over request features; the first that matches decides.
 
-Each rule is compiled once at config load. Matching checks the cheap numeric conditions
-first and the text conditions last; the reason text is only built for the winning rule.
+A route's rules are prepared once at config load into a `RuleTable`: each rule's numeric
+and flag conditions become plain bounds (a few comparisons, no None checks), and every
+word the table's keywords look up goes into one `Vocabulary`, so that the instruction
+window is split and searched once per decision, and only when a keyword rule is reached.
+Text conditions are checked last; the reason text is only built for the winning rule.
 With no rules configured, `default_rules` routes greetings and FAQ to the cheapest tier,
 extraction and summaries to the cheapest or middle tier, code to the middle tier and
 multi-step reasoning to the top tier.
@@ -10,11 +13,12 @@ multi-step reasoning to the top tier.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tiergate.config.schema import RuleConfig
-from tiergate.routing.features import RequestFeatures
+from tiergate.routing.features import RequestFeatures, Vocabulary
 
 
 def _is_word_char(ch: str) -> bool:
@@ -45,15 +49,18 @@ def _phrase(keyword: str, whole_word: bool) -> Phrase:
 class Keywords:
     """Case-insensitive keywords; a trailing `*` matches any word ending.
 
-    Plain words are looked up in the window's word set (one C-speed set intersection per
-    rule); other keywords are found with `str.find` plus a word-boundary check, after a
-    set lookup of one of their words rules most of them out.
+    Plain words are looked up among the window's words that are in the route's vocabulary
+    (see `Vocabulary`); other keywords are found with `str.find` plus a word-boundary check,
+    after a lookup of one of their words rules most of them out.
     """
 
     order: tuple[str, ...]  # every keyword, lower-case, in configured order (for reasons)
     words: frozenset[str]
     phrases: tuple[Phrase, ...]
     whole_word: bool = True
+    # Every word `find` may look up, and whether some phrase must be searched regardless.
+    lookups: frozenset[str] = field(default=frozenset(), compare=False)
+    always_search: bool = field(default=False, compare=False)
 
     @classmethod
     def of(cls, keywords: Sequence[str], whole_word: bool = True) -> Keywords:
@@ -62,20 +69,23 @@ class Keywords:
             k for k in lowered if whole_word and k and all(_is_word_char(c) for c in k)
         )
         phrases = tuple(_phrase(k, whole_word) for k in lowered if k not in words)
-        return cls(lowered, words, phrases, whole_word)
+        prefilters = {p.prefilter for p in phrases if p.prefilter is not None}
+        always = any(p.prefilter is None for p in phrases)
+        return cls(lowered, words, phrases, whole_word, words | prefilters, always)
 
-    def find(self, f: RequestFeatures) -> str | None:
-        """The first keyword found in the request's instruction window, or None."""
-        words = f.words  # a property: read it once
+    def find(self, found: frozenset[str], window: str) -> str | None:
+        """The first keyword in the instruction window `window`, or None; `found` holds the
+        window's words among (at least) `lookups`."""
+        if not self.always_search and self.lookups.isdisjoint(found):
+            return None
         if self.words:
-            found = words & self.words
-            if found:
-                return next(k for k in self.order if k in found)
-        text = f.window
+            hits = found & self.words
+            if hits:
+                return next(k for k in self.order if k in hits)
         for phrase in self.phrases:
-            if phrase.prefilter is not None and phrase.prefilter not in words:
+            if phrase.prefilter is not None and phrase.prefilter not in found:
                 continue
-            hit = _find(text, phrase.text, phrase.prefix, self.whole_word)
+            hit = _find(window, phrase.text, phrase.prefix, self.whole_word)
             if hit is not None:
                 return hit
         return None
@@ -97,6 +107,10 @@ def _find(text: str, word: str, prefix: bool, whole: bool) -> str | None:
     return None
 
 
+_NO_LIMIT = 1 << 62
+_CODE, _TOOLS, _JSON = 1, 2, 4  # bits of `RuleTable.decide`'s request flags
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     """One compiled rule: every condition given must hold."""
@@ -116,38 +130,80 @@ class Rule:
     max_expected_output_tokens: int | None = None
     languages: frozenset[str] | None = None
     tags: frozenset[str] | None = None
+    # The conditions above as bounds and a flag mask, derived once (see `RuleTable.decide`).
+    bounds: tuple[int, int, int, int, int, int] = field(init=False, repr=False, compare=False)
+    flag_mask: int = field(init=False, repr=False, compare=False)
+    flag_want: int = field(init=False, repr=False, compare=False)
+    numeric_only: bool = field(init=False, repr=False, compare=False)
+    keywords_only: bool = field(init=False, repr=False, compare=False)
 
-    def match(self, f: RequestFeatures, tags: Collection[str] = ()) -> str | None:
-        """None when a condition fails; else the matched text ("" when no text condition)."""
-        if self.max_prompt_tokens is not None and f.prompt_tokens > self.max_prompt_tokens:
+    def __post_init__(self) -> None:
+        def lo(x: int | None) -> int:
+            return -_NO_LIMIT if x is None else x
+
+        def hi(x: int | None) -> int:
+            return _NO_LIMIT if x is None else x
+
+        bounds = (
+            lo(self.min_prompt_tokens),
+            hi(self.max_prompt_tokens),
+            lo(self.min_turns),
+            hi(self.max_turns),
+            lo(self.min_expected_output_tokens),
+            hi(self.max_expected_output_tokens),
+        )
+        mask = want = 0
+        flags = ((_CODE, self.has_code), (_TOOLS, self.has_tools), (_JSON, self.wants_json))
+        for bit, wanted in flags:
+            if wanted is not None:
+                mask |= bit
+                want |= bit if wanted else 0
+        numeric = self.keywords is None and self.pattern is None and self.languages is None
+        object.__setattr__(self, "bounds", bounds)
+        object.__setattr__(self, "flag_mask", mask)
+        object.__setattr__(self, "flag_want", want)
+        object.__setattr__(self, "numeric_only", numeric and self.tags is None)
+        others = self.pattern is None and self.languages is None and self.tags is None
+        object.__setattr__(self, "keywords_only", self.keywords is not None and others)
+
+    def match(
+        self, f: RequestFeatures, tags: Collection[str] = (), found: frozenset[str] | None = None
+    ) -> str | None:
+        """None when a condition fails; else the matched text ("" when no text condition).
+
+        `found`: the window's words among this rule's keyword lookups, when already known."""
+        flags = (_CODE if f.has_code else 0) | (_TOOLS if f.has_tools else 0)
+        flags |= _JSON if f.wants_json else 0
+        if not self.admits(f.prompt_tokens, f.turns, f.expected_output_tokens, flags):
             return None
-        if self.min_prompt_tokens is not None and f.prompt_tokens < self.min_prompt_tokens:
-            return None
-        if self.has_code is not None and f.has_code != self.has_code:
-            return None
-        if self.has_tools is not None and f.has_tools != self.has_tools:
-            return None
-        if self.wants_json is not None and f.wants_json != self.wants_json:
-            return None
-        if self.min_turns is not None and f.turns < self.min_turns:
-            return None
-        if self.max_turns is not None and f.turns > self.max_turns:
-            return None
-        out = f.expected_output_tokens
-        if self.min_expected_output_tokens is not None and out < self.min_expected_output_tokens:
-            return None
-        if self.max_expected_output_tokens is not None and out > self.max_expected_output_tokens:
-            return None
+        return self.match_text(f, tags, found)
+
+    def admits(self, prompt_tokens: int, turns: int, output_tokens: int, flags: int) -> bool:
+        """The numeric and flag conditions."""
+        lo_p, hi_p, lo_t, hi_t, lo_o, hi_o = self.bounds
+        return (
+            lo_p <= prompt_tokens <= hi_p
+            and lo_t <= turns <= hi_t
+            and lo_o <= output_tokens <= hi_o
+            and flags & self.flag_mask == self.flag_want
+        )
+
+    def match_text(
+        self, f: RequestFeatures, tags: Collection[str], found: frozenset[str] | None
+    ) -> str | None:
+        """The tag, language, keyword and pattern conditions (after `admits`)."""
         if self.tags is not None and self.tags.isdisjoint(tags):
             return None
         if self.languages is not None and f.language not in self.languages:
             return None
         hit = ""
         if self.keywords is not None:
-            found = self.keywords.find(f)
-            if found is None and self.pattern is None:
+            if found is None:
+                found = Vocabulary.of(self.keywords.lookups).in_window(f.window)
+            hit_or_none = self.keywords.find(found, f.window)
+            if hit_or_none is None and self.pattern is None:
                 return None
-            hit = found or ""
+            hit = hit_or_none or ""
         if self.pattern is not None and not hit:
             m = self.pattern.search(f.window)
             if m is None:
@@ -348,12 +404,86 @@ def default_rules(tiers: tuple[str, ...]) -> tuple[Rule, ...]:
     )
 
 
-def decide_tier(
-    rules: tuple[Rule, ...], features: RequestFeatures, tags: Collection[str] = ()
-) -> tuple[str, str] | None:
-    """(tier, reason) from the first matching rule."""
-    for rule in rules:
-        hit = rule.match(features, tags)
-        if hit is not None:
-            return rule.tier, rule.explain(features, hit, tags)
-    return None
+def _breaks(bounds: Sequence[tuple[int, int]]) -> tuple[int, ...]:
+    """Where `lo <= x <= hi` can change for some (lo, hi): `bisect_right` of x over these
+    points is the same for two values exactly when every such condition agrees on them."""
+    points = {lo for lo, _ in bounds if lo > -_NO_LIMIT} | {
+        hi + 1 for _, hi in bounds if hi < _NO_LIMIT
+    }
+    return tuple(sorted(points))
+
+
+@dataclass(frozen=True, slots=True)
+class RuleTable:
+    """A route's rules, in order, prepared for deciding.
+
+    `vocabulary`: every word the rules' keywords look up. The numeric and flag conditions
+    depend on a request only through which side of each threshold its numbers fall, so
+    the rules they admit are computed once per combination (`_gate`), not per request.
+    """
+
+    rules: tuple[Rule, ...] = ()
+    vocabulary: Vocabulary = field(default_factory=lambda: Vocabulary.of(()), compare=False)
+    prompt_breaks: tuple[int, ...] = field(default=(), compare=False)
+    turn_breaks: tuple[int, ...] = field(default=(), compare=False)
+    output_breaks: tuple[int, ...] = field(default=(), compare=False)
+    # (threshold sides, flags) -> the admitted rules, in order; at most one entry per
+    # combination, so bounded by the table itself.
+    _gates: dict[tuple[int, int, int, int], tuple[Rule, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    @classmethod
+    def of(cls, rules: Sequence[Rule]) -> RuleTable:
+        words = [w for r in rules if r.keywords is not None for w in r.keywords.lookups]
+        return cls(
+            tuple(rules),
+            Vocabulary.of(words),
+            _breaks([r.bounds[0:2] for r in rules]),
+            _breaks([r.bounds[2:4] for r in rules]),
+            _breaks([r.bounds[4:6] for r in rules]),
+        )
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def _gate(self, prompt: int, turns: int, out: int, flags: int) -> tuple[Rule, ...]:
+        """The rules whose numeric and flag conditions hold (`Rule.admits`), in order."""
+        key = (
+            bisect_right(self.prompt_breaks, prompt),
+            bisect_right(self.turn_breaks, turns),
+            bisect_right(self.output_breaks, out),
+            flags,
+        )
+        admitted = self._gates.get(key)
+        if admitted is None:
+            admitted = tuple(r for r in self.rules if r.admits(prompt, turns, out, flags))
+            self._gates[key] = admitted
+        return admitted
+
+    def decide(self, f: RequestFeatures, tags: Collection[str] = ()) -> tuple[str, str] | None:
+        """(tier, reason) from the first matching rule.
+
+        The window's vocabulary words are looked up once, when the first rule with
+        keywords is reached (never when an earlier rule decides)."""
+        flags = (_CODE if f.has_code else 0) | (_TOOLS if f.has_tools else 0)
+        flags |= _JSON if f.wants_json else 0
+        found: frozenset[str] | None = None
+        for rule in self._gate(f.prompt_tokens, f.turns, f.expected_output_tokens, flags):
+            if rule.numeric_only:
+                return rule.tier, rule.explain(f, "", tags)
+            keywords = rule.keywords
+            if keywords is not None:
+                if found is None:
+                    found = self.vocabulary.in_window(f.window)
+                if rule.keywords_only:  # the common case, without `match_text`
+                    if not keywords.always_search and keywords.lookups.isdisjoint(found):
+                        continue
+                    hit = keywords.find(found, f.window)
+                    if hit is not None:
+                        return rule.tier, rule.explain(f, hit, tags)
+                    continue
+            hit = rule.match_text(f, tags, found)
+            if hit is not None:
+                return rule.tier, rule.explain(f, hit, tags)
+        return None
