@@ -77,3 +77,25 @@ def test_pairwise_apgr_of_perfect_predictions_is_high() -> None:
     scores = (rng.random((200, 3)) < [0.8, 0.5, 0.3]).astype(float)
     assert pairwise_apgr(scores, scores) > 1.0
     assert 0.3 < pairwise_apgr(rng.random((200, 3)), scores) < 0.7
+
+
+def test_task_prior_from_outcome_tasks() -> None:
+    artifact, report = train_router(synthetic_records())
+    assert report.tasks == 3
+    prior = artifact.task_prior
+    if report.task_blend == 0:
+        assert prior is None  # cross-validation preferred the words alone
+    else:
+        assert prior is not None and prior.blend == report.task_blend
+        coder = artifact.models.index("coder")
+        # "coder" is good at code and bad at math, and the per-task means say so.
+        assert prior.means[prior.tasks.index("code"), coder] > 0.7
+        assert prior.means[prior.tasks.index("math"), coder] < 0.5
+
+
+def test_no_tasks_no_task_prior() -> None:
+    records = [
+        OutcomeRecord(prompt=r.prompt, model=r.model, score=r.score) for r in synthetic_records()
+    ]
+    artifact, report = train_router(records, TrainOptions(folds=0))
+    assert artifact.task_prior is None and report.tasks == 0

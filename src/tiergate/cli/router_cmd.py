@@ -94,6 +94,8 @@ def train_cmd(outcomes_path: str, out_path: str, seed: int, as_json: bool) -> No
         "prompts": report.n_prompts,
         "records": len(records),
         "c": report.chosen_c,
+        "tasks": report.tasks,
+        "task_blend": report.task_blend,
         "validation": {
             "folds": report.folds,
             "pairwise_apgr_by_c": {f"{c:g}": v for c, v in report.per_c_pairwise_apgr.items()},
@@ -105,9 +107,14 @@ def train_cmd(outcomes_path: str, out_path: str, seed: int, as_json: bool) -> No
         click.echo(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
         return
     out = Console()
+    prior = (
+        f"; task prior over {report.tasks} tasks, weight {report.task_blend:g}"
+        if report.tasks
+        else "; no task prior (fewer than two tasks with enough prompts)"
+    )
     out.print(
         f"Trained on {report.n_prompts} prompts ({len(records)} outcomes, "
-        f"{len(artifact.models)} models); C={report.chosen_c:g}; wrote {out_path}"
+        f"{len(artifact.models)} models); C={report.chosen_c:g}{prior}; wrote {out_path}"
     )
     if report.folds:
         table = Table(title=f"Held-out validation ({report.folds}-fold, by prompt)")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from tiergate.learned.artifact import RouterArtifact, load_artifact
+from tiergate.learned.artifact import RouterArtifact, load_artifact, task_probabilities
 
 __all__ = ["LearnedRouter", "NoCandidateError"]
 
@@ -29,6 +29,7 @@ class NoCandidateError(ValueError):
 class _Loaded:
     artifact: RouterArtifact
     dense_weights: FloatArray
+    task_dense_weights: FloatArray | None
     file_stamp: tuple[int, int] | None
 
 
@@ -61,7 +62,9 @@ class LearnedRouter:
     @staticmethod
     def _prepare(artifact: RouterArtifact, stamp: tuple[int, int] | None) -> _Loaded:
         n_sparse = artifact.features.n_sparse
-        return _Loaded(artifact, artifact.weights[n_sparse:], stamp)
+        prior = artifact.task_prior
+        task_dense = None if prior is None else prior.weights[n_sparse:]
+        return _Loaded(artifact, artifact.weights[n_sparse:], task_dense, stamp)
 
     @property
     def models(self) -> list[str]:
@@ -78,17 +81,30 @@ class LearnedRouter:
         state = self._state
         art = state.artifact
         idx, vals = art.features.sparse(prompt)
-        z = art.intercepts + art.features.dense(prompt) @ state.dense_weights
+        dense = art.features.dense(prompt)
+        z = art.intercepts + dense @ state.dense_weights
         if len(idx):
             z = z + vals @ art.weights[idx]
         q = 1.0 / (1.0 + np.exp(-z))
+        prior = art.task_prior
+        if prior is not None and state.task_dense_weights is not None:
+            t = prior.intercepts + dense @ state.task_dense_weights
+            if len(idx):
+                t = t + vals @ prior.weights[idx]
+            q = (1.0 - prior.blend) * q + prior.blend * (task_probabilities(t) @ prior.means)
         return dict(zip(art.models, q.tolist(), strict=True))
 
     def predict_many(self, prompts: Sequence[str]) -> FloatArray:
         """Predicted quality for many prompts: shape (prompts, models), columns in model order."""
         art = self._state.artifact
-        z = art.features.transform(prompts) @ art.weights + art.intercepts
-        return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
+        x = art.features.transform(prompts)
+        q = 1.0 / (1.0 + np.exp(-(x @ art.weights + art.intercepts)))
+        prior = art.task_prior
+        if prior is not None:
+            q = (1.0 - prior.blend) * q + prior.blend * (
+                task_probabilities(x @ prior.weights + prior.intercepts) @ prior.means
+            )
+        return np.asarray(q, dtype=np.float64)
 
     def expected_costs(self, prompt: str) -> dict[str, float]:
         """Each model's expected cost_usd for ``prompt`` as learned from the training outcomes.

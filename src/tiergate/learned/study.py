@@ -78,9 +78,9 @@ def tfidf_lr(train: list[OutcomeRecord], test: OutcomeTable) -> FloatArray:
 
 
 def _study(
-    name: str, records: list[OutcomeRecord], options: TrainOptions, by_task: bool
+    name: str, records: list[OutcomeRecord], options: TrainOptions, by_task: bool, seed: int = 0
 ) -> StudyResult:
-    train, test = split_records(records, by_task=by_task)
+    train, test = split_records(records, by_task=by_task, seed=seed)
     started = time.perf_counter()
     artifact, _ = train_router(train, options)
     seconds = time.perf_counter() - started
@@ -100,12 +100,13 @@ def _study(
 
 
 def run_study(
-    data_dir: Path, options: TrainOptions | None = None, *, by_task: bool = False
+    data_dir: Path, options: TrainOptions | None = None, *, by_task: bool = False, seed: int = 0
 ) -> list[StudyResult]:
-    """Train on one half and evaluate on the other, for both data sets."""
+    """Train on one half and evaluate on the other, for both data sets (split ``seed``)."""
     opts = options or TrainOptions()
     return [
-        _study(name, read_outcomes(data_dir / name), opts, by_task) for name in (MMLU, ROUTERBENCH)
+        _study(name, read_outcomes(data_dir / name), opts, by_task, seed)
+        for name in (MMLU, ROUTERBENCH)
     ]
 
 
@@ -113,7 +114,8 @@ def _print(result: StudyResult) -> None:
     report = result.report
     print(
         f"== {result.name}: {report.n_prompts} held-out prompts, trained in "
-        f"{result.train_seconds:.1f}s"
+        f"{result.train_seconds:.1f}s",
+        flush=True,
     )
     if isinstance(report, TwoModelReport):
         for method, r in report.results.items():
@@ -128,12 +130,20 @@ def _print(result: StudyResult) -> None:
 
 
 def main(argv: list[str]) -> None:
-    """Print the study's figures; ``--by-task`` holds out whole tasks instead of prompts."""
+    """Print the study's figures.
+
+    ``--by-task`` holds out whole tasks instead of prompts; ``--seeds=N`` repeats
+    the study on split seeds 0..N-1 (default 1: seed 0 only).
+    """
     by_task = "--by-task" in argv
+    seeds = next((int(a.split("=", 1)[1]) for a in argv if a.startswith("--seeds=")), 1)
     args = [a for a in argv if not a.startswith("--")]
     data_dir = Path(args[0]) if args else Path("../shared/data/routing")
-    for result in run_study(data_dir, by_task=by_task):
-        _print(result)
+    for seed in range(seeds):
+        if seeds > 1:
+            print(f"#### split seed {seed}", flush=True)
+        for result in run_study(data_dir, by_task=by_task, seed=seed):
+            _print(result)
 
 
 if __name__ == "__main__":

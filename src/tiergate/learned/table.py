@@ -102,5 +102,13 @@ class OutcomeTable:
     ) -> tuple[BoolArray, BoolArray]:
         """Deterministic (train, held-out) masks: ``share`` of prompts (or of tasks) held out."""
         keys = [(t or p) if by_task else p for p, t in zip(self.prompts, self.tasks, strict=True)]
-        held = np.array([split_share(k, seed, purpose) < share for k in keys], dtype=bool)
+        shares = {k: split_share(k, seed, purpose) for k in keys}
+        held = np.array([shares[k] < share for k in keys], dtype=bool)
+        if len(shares) >= 2 and (held.all() or not held.any()):
+            # A few keys (whole tasks) can all land on one side: hold out the `share` of
+            # them that draw the lowest numbers instead, at least one and not all.
+            ranked = sorted(shares, key=shares.__getitem__)
+            count = min(max(round(share * len(ranked)), 1), len(ranked) - 1)
+            chosen = set(ranked[:count])
+            held = np.array([k in chosen for k in keys], dtype=bool)
         return ~held, held
