@@ -4,11 +4,12 @@ Used by bench/run.py only when a `litellm` executable exists (install it in a se
 virtualenv, never in tiergate's: `python -m venv /tmp/litellm && /tmp/litellm/bin/pip
 install 'litellm[proxy]'`, then `--litellm /tmp/litellm/bin/litellm`). One worker, the
 virtual key as its master key, `auto` mapped to the upstream: the same request as tiergate
-gets. Not exercised in the runs recorded in RESULTS.md (LiteLLM was not installed).
+gets. Measured in RESULTS.md's 2026-11-23 run (LiteLLM 1.106.2).
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -33,7 +34,11 @@ class LiteLLM:
         config = root / "litellm.yaml"
         config.write_text(CONFIG.format(upstream=upstream, key=KEY))
         out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
-        self.version = (out.stdout + out.stderr).strip().splitlines()[-1:] or ["unknown"]
+        # `litellm --version` also prints warnings (e.g. it cannot fetch its price list
+        # offline): keep the line that carries a version number.
+        lines = [ln for ln in (out.stdout + out.stderr).splitlines() if re.search(r"\d+\.\d+", ln)]
+        versioned = [ln for ln in lines if "version" in ln.lower()] or lines
+        self.version = versioned[-1:] or ["unknown"]
         cmd = [exe, "--config", str(config), "--port", str(self.port), "--num_workers", "1"]
         self._log = (root / "litellm.log").open("ab")
         self.proc = subprocess.Popen(pinned(cmd, cpus), stdout=self._log, stderr=self._log)

@@ -2,8 +2,8 @@
 
 Every failure that can reach a client is a `TiergateError`; the ingress maps it to the
 OpenAI error envelope in one place (`tiergate.ingress.errors`). Lower-layer errors
-(aiohttp, JSON, database drivers) are mapped to the most specific class at the boundary
-where they happen.
+(the upstream HTTP client, JSON, database drivers) are mapped to the most specific class
+at the boundary where they happen.
 """
 
 from __future__ import annotations

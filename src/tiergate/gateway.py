@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tiergate.auth.keys import KeyRing, key_from_config
 from tiergate.auth.tenants import Tenants
+from tiergate.background import stop_task
 from tiergate.chat import ChatRequest, ChatResponse
 from tiergate.cluster.services import ClusterServices
 from tiergate.config.loader import build_fleet
@@ -121,12 +121,12 @@ class Gateway:
 
     async def close(self) -> None:
         self.ready = False
-        if self._router_watch is not None:
-            self._router_watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._router_watch
+        watch, self._router_watch = self._router_watch, None
+        await stop_task(watch)
         await self.transport.close()
         if self.cluster is not None:
             await self.cluster.close()
         await self.tenants.close()
         await self.ledger.close()
+        if self.observability is not None:
+            self.observability.close()

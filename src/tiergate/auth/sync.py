@@ -10,10 +10,10 @@ effect at once. When the database is unreachable the last loaded keys stay in fo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from tiergate.auth.keys import KeyRing
+from tiergate.background import stop_task
 from tiergate.store.keys import KeySpec, KeyStore, StoredKey
 
 log = logging.getLogger("tiergate.keys")
@@ -58,8 +58,5 @@ class KeySync:
 
     async def close(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_task(task)
         await asyncio.to_thread(self.store.close)

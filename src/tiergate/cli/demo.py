@@ -38,7 +38,10 @@ def demo(size: int, concurrency: int, serve: bool, port: int | None) -> None:
         )
     s = summarize(result)
     table = Table(
-        title=f'Where {s["requests"]} requests went (model="auto" and "auto:support")',
+        title=(
+            f'Where {s["requests"]} requests went (model="auto", "auto:support", '
+            '"auto:assistant", "auto:chat")'
+        ),
         caption=f"last column: the same requests on {result.flagship} alone",
         box=box.SIMPLE_HEAD,
     )
@@ -63,6 +66,15 @@ def demo(size: int, concurrency: int, serve: bool, port: int | None) -> None:
         f"escalated the {s['escalated']} that hedged (the rejected answers cost "
         f"${float(s['escalation_usd']):.6f}, included above)."  # type: ignore[arg-type]
     )
+    races = ", ".join(f"{k} {v}" for k, v in sorted(s["speculative"].items()))  # type: ignore[attr-defined]
+    classified = s["strategies"].get("classifier", 0)  # type: ignore[attr-defined]
+    console.print(
+        f"The assistant route's classifier (a budget model) labelled {classified} open "
+        f"question(s) with {s['classifier_calls']} call(s), repeats from its cache; the chat "
+        f"route raced cheap and premium answers ({races})."
+    )
+    if s["legal_reason"]:
+        console.print(f"A contract question tagged legal: [italic]{s['legal_reason']}[/].")
     protocols = ", ".join(f"{k}: {v}" for k, v in sorted(s["by_protocol"].items()))  # type: ignore[attr-defined]
     console.print(f"Served by protocol: {protocols}.")
     console.print(

@@ -31,7 +31,7 @@ def build_app() -> Starlette:
 
     path = os.environ.get(_CONFIG_ENV)
     config = load_config(path) if path else config_from_env()
-    return create_app(Gateway.from_config(config))
+    return create_app(Gateway.from_config(config), server_process=True)
 
 
 def build_worker_app() -> Starlette:
@@ -114,6 +114,8 @@ def serve(
     """Run the gateway."""
     import uvicorn
 
+    from tiergate.ingress.fastpath import ChatProtocol
+
     if config_path:
         os.environ[_CONFIG_ENV] = os.path.abspath(config_path)
     else:
@@ -147,7 +149,8 @@ def serve(
         "log_level": log_level,
         "access_log": False,
         "loop": "uvloop",
-        "http": "httptools",
+        # uvicorn's httptools protocol, answering POST /v1/chat/completions without ASGI
+        "http": ChatProtocol,
         "timeout_graceful_shutdown": max(int(drain_timeout + 0.999), 1),
     }
     if workers > 1:

@@ -24,13 +24,13 @@ sees at most one probe per instance.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from tiergate.background import stop_task
 from tiergate.cluster.link import RedisLink, redis_errors
 from tiergate.execution.health import HealthBoard
 
@@ -143,10 +143,7 @@ class SharedHealth:
     async def close(self) -> None:
         self.board.listeners.remove(self._publish)
         reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+        await stop_task(reader)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 

@@ -9,11 +9,12 @@ it is down and flips the link back up on the first answer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from tiergate.background import stop_task
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -87,7 +88,4 @@ class RedisLink:
 
     async def close(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_task(task)

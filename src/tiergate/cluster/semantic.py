@@ -11,7 +11,6 @@ is down each instance keeps only its own entries.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 import uuid
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tiergate.background import stop_task
 from tiergate.cache.semantic import DIM, SemanticIndex, Vector
 from tiergate.cluster.link import RedisLink, redis_errors
 
@@ -108,10 +108,7 @@ class SharedSemanticIndex(SemanticIndex):
 
     async def close(self) -> None:
         reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+        await stop_task(reader)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 

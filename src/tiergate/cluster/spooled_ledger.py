@@ -28,7 +28,7 @@ from tiergate.cluster.spool import Record, Segment, Spool, decode, encode
 from tiergate.ledger.entry import LedgerEntry
 from tiergate.ledger.rows import INSERT, INSERT_PROMPT, prompt_row, to_row
 from tiergate.store.db import Database, DatabaseURL
-from tiergate.store.migrations import migrate
+from tiergate.store.migrations import open_migrated
 
 log = logging.getLogger("tiergate.ledger")
 
@@ -114,9 +114,7 @@ class SpooledLedger:
         self._thread.start()
 
     def _open(self) -> Database:
-        db = Database.connect(self.url)
-        migrate(db)
-        return db
+        return open_migrated(self.url)
 
     async def flush(self, within: float = 30.0) -> bool:
         """Wait until everything recorded so far is in the database; False on timeout."""

@@ -14,7 +14,17 @@ import uvicorn
 
 from tiergate.config.loader import parse_config
 from tiergate.demo.providers import SimulatedProviders
-from tiergate.demo.workload import SUPPORT_ROUTE, DemoRequest, build_workload
+from tiergate.demo.workload import (
+    ASSISTANT_ROUTE,
+    CHAT_ROUTE,
+    HARD_CHAT,
+    LEGAL,
+    LIVE_CHAT,
+    OPEN_QUESTIONS,
+    SUPPORT_ROUTE,
+    DemoRequest,
+    build_workload,
+)
 from tiergate.fakes import FakeUpstream
 from tiergate.gateway import Gateway
 from tiergate.ingress.app import create_app
@@ -41,8 +51,21 @@ routes:
     strategy: rules
     baseline: {flagship}
     fallback: {{retries: 1, backoff_base: 0.05, backoff_max: 0.3, retry_after_cap: 1}}
+    policies:
+      domains:
+        legal: {{min_tier: premium, blocked_models: [{legal_blocked}]}}
   {support}:
     strategy: [rules, cascade]
+    baseline: {flagship}
+    fallback: {{retries: 1, backoff_base: 0.05, backoff_max: 0.3, retry_after_cap: 1}}
+  {assistant}:
+    strategy: classifier
+    classifier: {{model: gpt-5-nano, timeout: 1.5}}
+    baseline: {flagship}
+    fallback: {{retries: 1, backoff_base: 0.05, backoff_max: 0.3, retry_after_cap: 1}}
+  {chat}:
+    strategy: [rules, speculative]
+    speculative: {{deadline_ms: 1500}}
     baseline: {flagship}
     fallback: {{retries: 1, backoff_base: 0.05, backoff_max: 0.3, retry_after_cap: 1}}
 keys:
@@ -73,6 +96,7 @@ class DemoResult:
     failed_requests: int
     seconds: float
     flagship: str
+    tiers: tuple[str, ...] = ()  # cheapest first
 
 
 def demo_config_text(fake: FakeUpstream, adapters: set[str]) -> str:
@@ -88,8 +112,12 @@ def demo_config_text(fake: FakeUpstream, adapters: set[str]) -> str:
         anthropic=fake.base_url("anthropic"),
         gemini=fake.base_url("gemini"),
         extra_models=extra,
+        # A model that invents case law never answers a legal question.
+        legal_blocked="gemini-3.1-pro" if "gemini" in adapters else "",
         flagship=FLAGSHIP,
         support=SUPPORT_ROUTE,
+        assistant=ASSISTANT_ROUTE,
+        chat=CHAT_ROUTE,
         key=DEMO_KEY,
         admin_key=DEMO_ADMIN_KEY,
     )
@@ -142,7 +170,15 @@ async def run_demo(
     tiers = {d.upstream_model: m.tier for m in gateway.fleet.models.values() for d in m.deployments}
     answer_tokens = {_last_user(item): item.output_tokens for item in workload}
     hedge_prompts = frozenset(_last_user(i) for i in workload if i.route == SUPPORT_ROUTE)
-    fake.respond_with(SimulatedProviders(answer_tokens, tiers, hedge_prompts=hedge_prompts))
+    fake.respond_with(
+        SimulatedProviders(
+            answer_tokens,
+            tiers,
+            hedge_prompts=hedge_prompts,
+            labels=OPEN_QUESTIONS,
+            hard_prompts=HARD_CHAT,
+        )
+    )
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(gateway),
@@ -191,7 +227,9 @@ async def run_demo(
     protocols: dict[str, str] = {
         m.name: m.deployments[0].provider.kind for m in gateway.fleet.models.values()
     }
-    return DemoResult(list(ledger.entries), kinds, protocols, failed, seconds, FLAGSHIP)
+    return DemoResult(
+        list(ledger.entries), kinds, protocols, failed, seconds, FLAGSHIP, gateway.fleet.tiers
+    )
 
 
 def _last_user(item: DemoRequest) -> str:
@@ -210,8 +248,22 @@ def summarize(result: DemoResult) -> dict[str, object]:
     strategies: Counter[str] = Counter()
     escalated = 0
     checked_usd = 0.0  # what the cascade's rejected cheap answers cost
+    speculative: Counter[str] = Counter()
+    classified = 0
+    legal_reason = ""
     for e in result.entries:
         kind = result.kinds.get(e.request_id, "other")
+        purposes = [c.purpose for c in e.sub_calls]
+        if kind == LIVE_CHAT:
+            # Which side of the race served: the row says so, the tier and model columns
+            # say who; the cost column includes the losing call.
+            outcome = _race_outcome(e)
+            speculative[outcome] += 1
+            kind = f"{kind}: {outcome}"
+        if "classifier" in purposes:
+            classified += 1
+        if kind == LEGAL and not legal_reason:
+            legal_reason = e.reasons
         key = (kind, e.tier or "-", e.model or "(failed)")
         row = rows[key]
         row[0] += 1
@@ -221,16 +273,16 @@ def summarize(result: DemoResult) -> dict[str, object]:
         total += e.total_cost_usd
         baseline += e.baseline_cost_usd
         strategies[e.strategy] += 1
-        if e.sub_calls:
+        if "cascade" in purposes:
             escalated += 1
-            checked_usd += e.extra_cost_usd
+            checked_usd += sum(c.cost_usd for c in e.sub_calls if c.purpose == "cascade")
         if e.model:
             by_protocol[result.protocols.get(e.model, "?")] += 1
         if e.fallbacks:
             fallback_requests += 1
             failed_attempts += e.fallbacks
     return {
-        "rows": sorted(rows.items()),
+        "rows": sorted(rows.items(), key=lambda kv: _row_order(kv[0], result.tiers)),
         "total": total,
         "baseline": baseline,
         "fallback_requests": fallback_requests,
@@ -240,4 +292,24 @@ def summarize(result: DemoResult) -> dict[str, object]:
         "strategies": dict(strategies),
         "escalated": escalated,
         "escalation_usd": checked_usd,
+        "speculative": dict(speculative),
+        "classifier_calls": classified,
+        "legal_reason": legal_reason,
     }
+
+
+def _row_order(key: tuple[str, str, str], tiers: tuple[str, ...]) -> tuple[str, int, str]:
+    kind, tier, model = key
+    return kind, tiers.index(tier) if tier in tiers else len(tiers), model
+
+
+def _race_outcome(e: LedgerEntry) -> str:
+    """How a speculative request ended, in the words of the demo's table."""
+    purposes = {c.purpose for c in e.sub_calls}
+    if e.tier == "premium":
+        if "speculative" in purposes:
+            return "cheap answer rejected"
+        return "cheap too slow" if "speculative-cancelled" in purposes else "premium served"
+    if "speculative-cancelled" in purposes:
+        return "premium cancelled"
+    return "both answered" if "speculative" in purposes else "cheap only"

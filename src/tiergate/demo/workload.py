@@ -6,9 +6,26 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-KINDS = ("greeting/FAQ", "extraction", "summary", "code", "multi-step reasoning")
+OPEN_QUESTION = "open question (classifier)"
+LIVE_CHAT = "live chat (speculative)"
+LEGAL = "contract question (domain legal)"
+KINDS = (
+    "greeting/FAQ",
+    "extraction",
+    "summary",
+    "code",
+    "multi-step reasoning",
+    OPEN_QUESTION,
+    LIVE_CHAT,
+    LEGAL,
+)
 # Support questions go through a cascade: the cheapest answer is checked before it is served.
 SUPPORT_ROUTE = "auto:support"
+# Open questions have no telltale words for the rules: a cheap model labels each one.
+ASSISTANT_ROUTE = "auto:assistant"
+# Live chat races the cheap tier against the premium one; the premium call is cancelled
+# as soon as the cheap answer passes its checks.
+CHAT_ROUTE = "auto:chat"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +77,40 @@ _REASONING = [
     "Prove that the sum of the first n odd numbers is n squared, then generalise the argument.",
     "Our churn rose from 3% to 5% after a price change. Analyze the possible causes step by step and design an experiment to find the real one.",
 ]
+# Each open question with the label the simulated classifier model gives it.
+OPEN_QUESTIONS = {
+    "What's the capital of Australia?": "SIMPLE",
+    "Which planet has the most moons?": "SIMPLE",
+    "Say good night in Japanese.": "SIMPLE",
+    "Explain how a browser checks a website's certificate.": "MODERATE",
+    "Why do onions make people cry?": "MODERATE",
+    "How does compound interest work for a monthly savings plan?": "MODERATE",
+    "Should a 12-person startup split its monolith into services? Weigh team, cost and risk.": (
+        "COMPLEX"
+    ),
+    "Is it better to pay off a 4% mortgage early or invest the money? Consider taxes and risk.": (
+        "COMPLEX"
+    ),
+}
+_CHAT = [
+    "My parcel arrived damaged, what should I do?",
+    "Can I still change the size of the shoes I ordered this morning?",
+    "The app logs me out every few minutes on my phone.",
+    "Is the blue backpack coming back in stock soon?",
+    "I was charged twice for order 4411, can you help?",
+    "My discount code says it expired yesterday, can you honour it?",
+]
+# Short questions the rules alone would send to the budget tier; tagged `legal`, the route's
+# domain policy lifts them to premium and keeps them off a model blocked for legal work.
+_LEGAL = [
+    "Is a verbal agreement to sublet my flat legally binding?",
+    "Can my employer change my notice period without my consent?",
+    "Does a non-compete clause apply if I am laid off?",
+    "Who owns the copyright of code I wrote as a contractor?",
+]
+LEGAL_TAG = "legal"
+# The cheap models hedge on these two, so the premium answer is served instead.
+HARD_CHAT = frozenset(_CHAT[4:])
 _FILLER = (
     "The committee met on Tuesday to review the quarterly figures, which showed steady growth "
     "in the northern region and a slight decline elsewhere. Several members raised concerns "
@@ -71,11 +122,14 @@ def build_workload(size: int = 210, seed: int = 42) -> list[DemoRequest]:
     """A shuffled, reproducible workload of `size` requests across the five kinds."""
     rng = random.Random(seed)
     shares = {
-        "greeting/FAQ": 0.30,
-        "extraction": 0.20,
-        "summary": 0.20,
-        "code": 0.18,
-        "multi-step reasoning": 0.12,
+        "greeting/FAQ": 0.19,
+        "extraction": 0.16,
+        "summary": 0.16,
+        "code": 0.14,
+        "multi-step reasoning": 0.10,
+        OPEN_QUESTION: 0.10,
+        LIVE_CHAT: 0.10,
+        LEGAL: 0.05,
     }
     out: list[DemoRequest] = []
     for kind, share in shares.items():
@@ -120,6 +174,33 @@ def _make(kind: str, rng: random.Random) -> DemoRequest:
             [{"role": "user", "content": f"Summarize this note on {topic} in 3 bullets:\n{body}"}],
             rng.randint(80, 160),
             stream,
+        )
+    if kind == OPEN_QUESTION:
+        return DemoRequest(
+            kind,
+            [{"role": "user", "content": rng.choice(list(OPEN_QUESTIONS))}],
+            rng.randint(60, 300),
+            stream,
+            route=ASSISTANT_ROUTE,
+        )
+    if kind == LIVE_CHAT:
+        return DemoRequest(
+            kind,
+            [
+                {"role": "system", "content": "You are a friendly support agent for Acme."},
+                {"role": "user", "content": rng.choice(_CHAT)},
+            ],
+            rng.randint(40, 90),
+            stream,
+            route=CHAT_ROUTE,
+        )
+    if kind == LEGAL:
+        return DemoRequest(
+            kind,
+            [{"role": "user", "content": rng.choice(_LEGAL)}],
+            rng.randint(120, 300),
+            stream,
+            {"extra_headers": {"x-tiergate-tags": LEGAL_TAG}},
         )
     if kind == "code":
         return DemoRequest(

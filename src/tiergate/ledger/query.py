@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tiergate.store.db import Database, DatabaseURL
-from tiergate.store.migrations import migrate
+from tiergate.store.db import DatabaseURL
+from tiergate.store.migrations import open_migrated
 
 GROUPS = {"model": "model", "tier": "tier", "route": "route", "key": "key_name"}
 
@@ -31,8 +31,7 @@ class LedgerReader:
     """Synchronous queries (run them in a thread from async code)."""
 
     def __init__(self, url: DatabaseURL):
-        self.db = Database.connect(url)
-        migrate(self.db)  # a fresh database reads as an empty ledger
+        self.db = open_migrated(url)  # a fresh database reads as an empty ledger
 
     def spend_since(self, scope: str, name: str, since: float) -> float:
         """USD booked to a key (`scope="key"`) or a route since `since` (unix seconds)."""

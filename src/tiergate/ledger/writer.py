@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from tiergate.ledger.entry import LedgerEntry
 from tiergate.ledger.rows import INSERT, INSERT_PROMPT, prompt_row, to_row
 from tiergate.store.db import Database, DatabaseURL
-from tiergate.store.migrations import migrate
+from tiergate.store.migrations import open_migrated
 
 log = logging.getLogger("tiergate.ledger")
 
@@ -80,9 +80,7 @@ class DatabaseLedger:
         self._thread.start()
 
     def _open(self) -> Database:
-        db = Database.connect(self.url)
-        migrate(db)
-        return db
+        return open_migrated(self.url)
 
     async def flush(self) -> None:
         """Wait until everything recorded so far is in the database."""

@@ -17,7 +17,7 @@ import orjson
 from tiergate.auth.keys import KeyInfo, generate_key, hash_key, key_hint
 from tiergate.errors import BadRequest
 from tiergate.store.db import Database, DatabaseURL
-from tiergate.store.migrations import migrate
+from tiergate.store.migrations import open_migrated
 
 PERIODS = ("day", "month", "total")
 _COLUMNS = (
@@ -97,9 +97,7 @@ class KeyStore:
 
     def _conn(self) -> Database:
         if self._db is None:
-            db = Database.connect(self.url)
-            migrate(db)
-            self._db = db
+            self._db = open_migrated(self.url)
         return self._db
 
     def create(self, spec: KeySpec) -> tuple[str, StoredKey]:

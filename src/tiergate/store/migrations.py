@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from tiergate.store.db import Database
+from tiergate.store.db import Database, DatabaseURL
 
 MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (
@@ -112,3 +112,10 @@ def drop_all(db: Database) -> None:
     """Remove every table of this prefix (tests clean up with it)."""
     for table in ("ledger", "keys", "prompts", "migrations"):
         db.execute(f"DROP TABLE IF EXISTS {{p}}{table}")
+
+
+def open_migrated(url: DatabaseURL) -> Database:
+    """A connection to `url` whose schema is up to date (a fresh database is created)."""
+    db = Database.connect(url)
+    migrate(db)
+    return db
