@@ -38,7 +38,13 @@ def fake() -> Iterator[FakeUpstream]:
 class LiveGateway:
     gateway: Gateway
     server: BackgroundServer
-    ledger: MemoryLedger
+    memory_ledger: MemoryLedger
+
+    @property
+    def ledger(self) -> MemoryLedger:
+        """The ledger, once every answer sent so far is booked (see `BackgroundServer.settled`)."""
+        self.server.settled()
+        return self.memory_ledger
 
     @property
     def url(self) -> str:

@@ -40,7 +40,8 @@ class Gateway:
     ledger: Ledger
     adapters: dict[str, Adapter] = field(default_factory=dict)
     # Observers of every finished request (metrics, logs, quality sampling). Each must be
-    # fast and must not raise: they run on the request path right after the response.
+    # fast and must not raise: they run on the request path, right after the answer is
+    # written on the fast path (`ingress.fastpath`), just before it on the ASGI one.
     sinks: list[Callable[[LedgerEntry], None]] = field(default_factory=list)
     # Observers that also need the conversation (LLM-judge sampling). Never persisted.
     answer_sinks: list[Callable[[LedgerEntry, ChatRequest, ChatResponse], None]] = field(

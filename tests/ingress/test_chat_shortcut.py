@@ -4,6 +4,8 @@ not change."""
 
 from __future__ import annotations
 
+import threading
+
 import httpx
 import pytest
 
@@ -50,9 +52,9 @@ def test_the_server_serves_chat_without_asgi_and_other_paths_through_it(
     calls: list[str] = []
     original = fastpath.handle_chat
 
-    async def counting(gateway: object, incoming: object) -> object:
+    async def counting(gateway: object, incoming: object, settle: object) -> object:
         calls.append("fast")
-        return await original(gateway, incoming)  # type: ignore[arg-type]
+        return await original(gateway, incoming, settle)  # type: ignore[arg-type]
 
     monkeypatch.setattr(fastpath, "handle_chat", counting)
     headers = {"authorization": "Bearer tg-test-key"}
@@ -147,3 +149,28 @@ def test_expect_100_continue_and_http_1_0(gw):
         while chunk := sock.recv(65536):  # an HTTP/1.0 answer ends with the connection
             data += chunk
     assert data.startswith(b"HTTP/1.1 200") and b"connection: close" in data.lower()
+
+
+def test_the_answer_is_written_before_the_bookkeeping_and_nothing_is_lost(gw):
+    # A sink that holds the server until the test lets it go: the client must already have
+    # its answer while the request is being booked, and the booking must then complete.
+    booking = threading.Event()
+    release = threading.Event()
+
+    def slow_sink(entry: object) -> None:
+        booking.set()
+        release.wait(10)
+
+    gw.gateway.sinks.append(slow_sink)
+    headers = {"authorization": "Bearer tg-test-key"}
+    body = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
+    try:
+        answer = httpx.post(f"{gw.url}/v1/chat/completions", json=body, headers=headers)
+        assert answer.status_code == 200
+        assert booking.wait(5), "the request was never booked"
+    finally:
+        release.set()
+    request_id = answer.headers["x-tiergate-request-id"]
+    # The next request on the server runs after the booking: the row is there.
+    assert httpx.get(f"{gw.url}/health/live").status_code == 200
+    assert request_id in [e.request_id for e in gw.ledger.entries]

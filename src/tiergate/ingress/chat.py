@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import msgspec
@@ -178,9 +178,29 @@ async def chat_completions(request: Request) -> Response:
     return await handle_chat(request.app.state.gateway, AsgiIncoming(request))
 
 
-async def handle_chat(gateway: Gateway, incoming: Incoming) -> Response:
+Settle = Callable[[], None]
+
+
+def _settle(defer: list[Settle] | None, work: Settle) -> None:
+    """Run a finished request's bookkeeping now, or leave it to the caller (`defer`)."""
+    if defer is None:
+        work()
+    else:
+        defer.append(work)
+
+
+async def handle_chat(
+    gateway: Gateway, incoming: Incoming, defer: list[Settle] | None = None
+) -> Response:
     """One chat completion request, from headers and body to the response (errors included:
-    every `TiergateError` becomes its envelope, booked in the ledger)."""
+    every `TiergateError` becomes its envelope, booked in the ledger).
+
+    With `defer`, the bookkeeping of the finished request (ledger row, observers, the cache
+    store) is appended to it instead of run: a caller that writes the response itself runs
+    it right after the write, in the same loop step, so the client is not kept waiting for
+    it and no later request can observe the difference. A streamed answer books itself when
+    its body ends.
+    """
     ex = Exchange()
     ex.endpoint = incoming.endpoint
     headers = incoming.headers
@@ -208,7 +228,7 @@ async def handle_chat(gateway: Gateway, incoming: Incoming) -> Response:
         ex.lookup = await gateway.tenants.lookup(key, chat, decision, bypass=controls.cache_bypass)
         ex.cache = ex.lookup.status
         if ex.lookup.answer is not None:
-            return _cached(gateway, ex, chat, ex.lookup.answer)
+            return _cached(gateway, ex, chat, ex.lookup.answer, defer)
         await gateway.tenants.reserve(ex.request_id, key, chat, decision)
         policy = _policy(gateway, decision)
         if chat.stream:
@@ -220,80 +240,101 @@ async def handle_chat(gateway: Gateway, incoming: Incoming) -> Response:
             incoming, strategies.complete(chat, decision, policy, ex.sub_calls)
         )
     except TiergateError as exc:
-        return _fail(gateway, ex, exc)
-    return _respond(gateway, ex, completion, chat)
+        return _fail(gateway, ex, exc, defer)
+    return _respond(gateway, ex, completion, chat, defer)
 
 
-def _fail(gateway: Gateway, ex: Exchange, exc: TiergateError) -> Response:
+def _fail(
+    gateway: Gateway, ex: Exchange, exc: TiergateError, defer: list[Settle] | None
+) -> Response:
     response = error_response(exc, ex.headers(None, 0.0))
     error = f"{type(exc).__name__}: {exc.message}"[:500]
+    status = response.status_code
     if isinstance(exc, AllAttemptsFailed) and exc.tried:
         # the ledger says which deployments failed and how, not only that the request did
         tried = ",".join(f"{d}:{s or 'error'}" for d, s in exc.tried)
-        gateway.book(
-            ex.entry(
-                status=response.status_code,
-                error=error,
-                attempts=tried,
-                fallbacks=len(exc.tried) - 1,
-            )
+        fallbacks = len(exc.tried) - 1
+        _settle(
+            defer,
+            lambda: gateway.book(
+                ex.entry(status=status, error=error, attempts=tried, fallbacks=fallbacks)
+            ),
         )
         return response
-    gateway.book(ex.entry(status=response.status_code, error=error))
+    _settle(defer, lambda: gateway.book(ex.entry(status=status, error=error)))
     return response
 
 
-def _respond(gateway: Gateway, ex: Exchange, completion: Completion, chat: ChatRequest) -> Response:
+def _respond(
+    gateway: Gateway,
+    ex: Exchange,
+    completion: Completion,
+    chat: ChatRequest,
+    defer: list[Settle] | None,
+) -> Response:
     decision = ex.decision
     assert decision is not None
     cost = completion.cost_usd
     body = encode_response(completion.response, ex.request_id, cost)
-    gateway.book(
-        ex.entry(
+
+    def settle() -> None:
+        gateway.book(
+            ex.entry(
+                model=completion.model.name,
+                tier=completion.model.tier,
+                deployment=completion.deployment.id,
+                cost_usd=cost,
+                **_usage_fields(decision, completion.usage),
+                fallbacks=completion.fallbacks,
+                attempts=_attempts_text(completion.attempts),
+                ttft_ms=completion.upstream_ms,
+                upstream_ms=sum(a.latency_ms for a in completion.attempts),
+            ),
+            chat,
+            completion.response,
+        )
+        gateway.tenants.remember(
+            ex.lookup,
+            ex.request_id,
+            completion.response,
             model=completion.model.name,
             tier=completion.model.tier,
             deployment=completion.deployment.id,
             cost_usd=cost,
-            **_usage_fields(decision, completion.usage),
-            fallbacks=completion.fallbacks,
-            attempts=_attempts_text(completion.attempts),
-            ttft_ms=completion.upstream_ms,
-            upstream_ms=sum(a.latency_ms for a in completion.attempts),
-        ),
-        chat,
-        completion.response,
-    )
-    gateway.tenants.remember(
-        ex.lookup,
-        ex.request_id,
-        completion.response,
-        model=completion.model.name,
-        tier=completion.model.tier,
-        deployment=completion.deployment.id,
-        cost_usd=cost,
-    )
+        )
+
+    _settle(defer, settle)
     headers = ex.headers(completion.model.name, cost)
     headers["x-tiergate-tier"] = completion.model.tier
     return Response(body, headers=headers, media_type="application/json")
 
 
-def _cached(gateway: Gateway, ex: Exchange, chat: ChatRequest, answer: CachedAnswer) -> Response:
+def _cached(
+    gateway: Gateway,
+    ex: Exchange,
+    chat: ChatRequest,
+    answer: CachedAnswer,
+    defer: list[Settle] | None,
+) -> Response:
     """A cache hit: the stored answer (replayed as a stream when one was asked for), booked
     at $0 with what it saved; no upstream call, no budget reserved."""
     decision = ex.decision
     assert decision is not None
     usage = answer.response.usage
     ex.cache_match = answer.request_id
-    gateway.book(
-        ex.entry(
-            model=answer.model,
-            tier=answer.tier,
-            deployment=answer.deployment,
-            **_usage_fields(decision, usage),
-            cache_saved_usd=answer.cost_usd,
-            cache_match=answer.request_id,
-            stream=chat.stream,
-        )
+    _settle(
+        defer,
+        lambda: gateway.book(
+            ex.entry(
+                model=answer.model,
+                tier=answer.tier,
+                deployment=answer.deployment,
+                **_usage_fields(decision, usage),
+                cache_saved_usd=answer.cost_usd,
+                cache_match=answer.request_id,
+                stream=chat.stream,
+            )
+        ),
     )
     headers = ex.headers(answer.model, 0.0)
     headers["x-tiergate-tier"] = answer.tier

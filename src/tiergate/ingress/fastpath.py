@@ -11,7 +11,8 @@ limits, timeouts and graceful shutdown stay uvicorn's) with one change: a chat r
 cycle runs `_serve_chat` instead of the ASGI app. It waits for the body on the cycle
 (413 as soon as it passes the limit), hands headers and body to the same `handle_chat`
 the ASGI endpoint uses, learns of a disconnect from `connection_lost` (no task), and
-writes a whole response in one `write`. A streamed answer goes out as it comes (`_stream`):
+writes a whole response in one `write`, then books it (ledger, observers, cache store:
+the client does not wait for them). A streamed answer goes out as it comes (`_stream`):
 the first event at once, each later one in the same loop turn as the events produced
 with it (a 1,000-event burst from the provider is one write, not 1,000), and the stream
 is cancelled the moment the client hangs up. Every other request takes the ASGI app
@@ -89,9 +90,10 @@ class ChatProtocol(HttpToolsProtocol):
     async def _serve_chat(self, cycle: RequestResponseCycle, app: GatewayApp) -> None:
         gateway: Gateway = app.state.gateway
         incoming = _CycleIncoming(self, cycle)
+        settle: list[Callable[[], None]] = []
         try:
             try:
-                response = await handle_chat(gateway, incoming)
+                response = await handle_chat(gateway, incoming, settle)
             except TiergateError as exc:  # raised before the handler's own envelope
                 response = error_response(exc)
             if cycle.disconnected:
@@ -113,6 +115,12 @@ class ChatProtocol(HttpToolsProtocol):
         finally:
             self._on_gone = None
             cycle.on_response = lambda: None
+            # The request's bookkeeping, once its answer is on the wire (or can no longer be).
+            for work in settle:
+                try:
+                    work()
+                except Exception as exc:
+                    log.error("Exception booking a chat request", exc_info=exc)
 
 
 async def _pump(

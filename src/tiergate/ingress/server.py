@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -40,9 +41,25 @@ class BackgroundServer:
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name="tiergate-server", daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def _run(self) -> None:
-        asyncio.run(self._server.serve())
+        asyncio.run(self._serve())
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self._server.serve()
+
+    def settled(self, timeout: float = 10) -> None:
+        """Return once the server's loop has finished the step it is in. A chat answer is
+        booked in the same step that writes it, so after this every answer a client has
+        received is in the ledger and the observers (in-process readers need this; an HTTP
+        request is served after that step anyway)."""
+        loop = self._loop
+        if loop is None or loop.is_closed() or not self._thread.is_alive():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed in the meantime
+            asyncio.run_coroutine_threadsafe(asyncio.sleep(0), loop).result(timeout)
 
     @property
     def url(self) -> str:
