@@ -186,10 +186,13 @@ class Bench:
             out[name] = {"direct": direct, "tiergate": through}
             label = {"short": "22-chunk", "c1000": "1000-chunk", "c1000_paced": "1000 paced"}
             added = through["first_event_p50"] - direct["first_event_p50"]
+            token = through["first_content_p50"] - direct["first_content_p50"]
             print(
                 f"{label[name]:>10}: first event direct {_f(direct['first_event_p50'])} "
                 f"tiergate {_f(through['first_event_p50'])} (added {_f(added)}"
                 f", p99 added {_f(through['first_event_p99'] - direct['first_event_p99'])}); "
+                f"first text direct {_f(direct['first_content_p50'])} "
+                f"tiergate {_f(through['first_content_p50'])} (added {_f(token)}); "
                 f"total "
                 f"direct {_f(direct['total_p50'])} tiergate {_f(through['total_p50'])} "
                 f"(+{(through['total_p50'] / direct['total_p50'] - 1) * 100:.1f}%)"
@@ -288,6 +291,8 @@ def _stream_times(port: int, path: str, n: int) -> dict[str, float]:
         "ttfb_p99": pct(lambda t: t.first_byte_s, 0.99),
         "first_event_p50": pct(lambda t: t.first_event_s, 0.5),
         "first_event_p99": pct(lambda t: t.first_event_s, 0.99),
+        "first_content_p50": pct(lambda t: t.first_content_s, 0.5),
+        "first_content_p99": pct(lambda t: t.first_content_s, 0.99),
         "total_p50": pct(lambda t: t.total_s, 0.5),
         "total_p99": pct(lambda t: t.total_s, 0.99),
         "total_mean": statistics.fmean(t.total_s for t in runs),

@@ -2,15 +2,19 @@
 
 It measures, per request, the time to the first response byte (the status line: a
 gateway sends its headers only once the upstream's first chunk is in), the time until the
-first whole `data:` event has arrived (what a client can act on; the fair "first byte" to
-compare, since a paced upstream may send its first event in pieces), and the time to the
-end of the body. It speaks just enough HTTP for
-nginx (Content-Length) and uvicorn (chunked), over one keep-alive connection, so that its
-own cost is tiny and the same on both sides of a comparison.
+first whole `data:` event has arrived (the fair "first byte" to compare, since a paced
+upstream may send its first event in pieces), the time until the first event carrying
+answer text has arrived (the first token: an OpenAI stream opens with a role-only event,
+which tiergate holds back and sends with the first text, so that a failure before any text
+can still fail over to another deployment), and the time to the end of the body. It
+speaks just enough HTTP for nginx (Content-Length) and uvicorn (chunked), over one
+keep-alive connection, so that its own cost is tiny and the same on both sides of a
+comparison.
 """
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from dataclasses import dataclass
@@ -20,6 +24,7 @@ from dataclasses import dataclass
 class Timing:
     first_byte_s: float
     first_event_s: float
+    first_content_s: float
     total_s: float
     body_bytes: int
 
@@ -65,6 +70,7 @@ class StreamClient:
             raise RuntimeError(f"unexpected answer: {bytes(buf[:200])!r}")
         body = buf[end:]
         first_event = time.perf_counter() if _has_event(body) else 0.0
+        first_content = time.perf_counter() if _has_content(body) else 0.0
         chunked = b"transfer-encoding: chunked" in head
         length = -1
         if not chunked:
@@ -81,13 +87,30 @@ class StreamClient:
             body += data
             if not first_event and _has_event(body):
                 first_event = time.perf_counter()
+            if not first_content and _has_content(body):
+                first_content = time.perf_counter()
         done = time.perf_counter()
         if b"[DONE]" not in body:
             raise RuntimeError("stream ended without [DONE]")
-        return Timing(first_byte - started, first_event - started, done - started, len(body))
+        return Timing(
+            first_byte - started,
+            first_event - started,
+            first_content - started,
+            done - started,
+            len(body),
+        )
 
 
 def _has_event(body: bytearray) -> bool:
     """Whether a whole SSE event (a `data:` line and the blank line after it) is in."""
     start = body.find(b"data:")
     return start >= 0 and body.find(b"\n\n", start) >= 0
+
+
+_CONTENT = re.compile(rb'"content":\s*"[^"]')
+
+
+def _has_content(body: bytearray) -> bool:
+    """Whether a whole event with answer text (a non-empty `content`) is in."""
+    found = _CONTENT.search(body)
+    return found is not None and body.find(b"\n\n", found.end()) >= 0
