@@ -114,7 +114,7 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
     its own (up to 8 per core), and memory freed in one arena is never reused by another.
     In the gateway the event loop, the ledger writer and the resolver threads all allocate,
     and resident memory crept up by a fifth over the first 250,000 requests before it
-    levelled off; with two arenas it grows ~4% and stops (bench/RESULTS.md). Python's own
+    levelled off; with two arenas it grew 7% over a million (bench/RESULTS.md). Python's own
     allocator serves small objects under the GIL anyway, so the arenas bought nothing.
     Must run before the gateway starts its threads. False where this is not glibc."""
     if os.environ.get("MALLOC_ARENA_MAX") or platform.libc_ver()[0] != "glibc":
