@@ -225,10 +225,10 @@ class SpooledLedger:
             }
             fresh = [(row, prompt) for row, prompt in records if row[0] not in present]
             if fresh:
-                db.executemany(INSERT, [row for row, _ in fresh])
+                db.insert_many(INSERT, [row for row, _ in fresh])
                 prompts = [prompt for _, prompt in fresh if prompt is not None]
                 if prompts:
-                    db.executemany(INSERT_PROMPT, prompts)
+                    db.insert_many(INSERT_PROMPT, prompts)
         if replay:
             self.replayed += len(fresh)
             self.skipped += len(records) - len(fresh)

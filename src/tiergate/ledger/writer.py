@@ -143,9 +143,9 @@ class DatabaseLedger:
                 if self._db is None:
                     self._db = self._open()
                 with self._db.transaction():
-                    self._db.executemany(INSERT, rows)
+                    self._db.insert_many(INSERT, rows)
                     if prompts:
-                        self._db.executemany(INSERT_PROMPT, prompts)
+                        self._db.insert_many(INSERT_PROMPT, prompts)
                 self.written += len(rows)
                 return
             except Exception as exc:  # any driver error: reconnect and retry, below
