@@ -168,23 +168,25 @@ class Pool:
             self._free()
             raise
 
+    def _hand_over(self, value: Connection | None) -> bool:
+        """Give `value` (a connection, or None for a free slot) to the first caller still
+        waiting; False when nobody waits."""
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(value)
+                return True
+        return False
+
     def _free(self) -> None:
         """Give up one slot: to the first caller still waiting, else back to the pool."""
-        waiters = self._waiters
-        while waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-        self._count -= 1
+        if not self._hand_over(None):
+            self._count -= 1
 
     def _keep(self, conn: Connection) -> None:
-        waiters = self._waiters
-        while waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(conn)
-                return
+        if self._hand_over(conn):
+            return
         now = self._loop.time()
         conn.idle = True
         conn.idle_since = now
