@@ -139,13 +139,16 @@ def build_workload(size: int = 210, seed: int = 42) -> list[DemoRequest]:
     return out[:size]
 
 
+_SUPPORT_PROMPT = "You are a friendly support agent for Acme."
+
+
 def _make(kind: str, rng: random.Random) -> DemoRequest:
     stream = rng.random() < 0.25
     if kind == "greeting/FAQ":
         return DemoRequest(
             kind,
             [
-                {"role": "system", "content": "You are a friendly support agent for Acme."},
+                {"role": "system", "content": _SUPPORT_PROMPT},
                 {"role": "user", "content": rng.choice(_FAQ)},
             ],
             rng.randint(25, 90),
@@ -187,7 +190,7 @@ def _make(kind: str, rng: random.Random) -> DemoRequest:
         return DemoRequest(
             kind,
             [
-                {"role": "system", "content": "You are a friendly support agent for Acme."},
+                {"role": "system", "content": _SUPPORT_PROMPT},
                 {"role": "user", "content": rng.choice(_CHAT)},
             ],
             rng.randint(40, 90),
