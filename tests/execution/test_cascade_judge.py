@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import openai
+import pytest
+
 from tests.conftest import three_tier_config
+from tiergate.auth.tenancy import max_cost_usd
+from tiergate.chat import decode_chat_request
+from tiergate.config.loader import parse_config
 from tiergate.fakes import Reply
+from tiergate.gateway import Gateway
 
 ROUTE = """  auto:x:
     strategy: cascade
@@ -39,3 +49,34 @@ def test_judge_score_above_threshold_serves_the_cheap_answer(start_gateway, fake
     )
     assert raw.headers["x-tiergate-model"] == "small-model"
     assert fake.calls == 2
+
+
+def test_the_budget_holds_the_judgements_of_a_request_in_flight(start_gateway, fake):
+    """A judged cascade reserves what its judge may cost: with one request in flight, a
+    second is refused when the answers alone would still fit the budget but not the
+    judgement (without it, each request in flight could overspend by a judgement)."""
+    route = ROUTE.replace("medium-model", "large-model")
+    text = three_tier_config(fake).replace("routes:\n", "routes:\n" + route, 1)
+    gateway = Gateway.from_config(parse_config(text))
+    chat = decode_chat_request(
+        b'{"model": "auto:x", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}'
+    )
+    answers = max_cost_usd(chat, gateway.router.decide(chat))
+    verdict = 50 * 15.00 / 1e6  # a judgement on large-model costs at least its verdict
+    budget = answers + verdict / 2
+    gw = start_gateway(
+        text.replace("keys:\n", f"keys:\n  - {{name: poor, key: tg-poor, budget_usd: {budget}}}\n")
+    )
+    fake.enqueue(Reply("A plausible answer.", delay_headers=1.0), model="mock-small")
+    fake.enqueue(Reply('{"score": 0.9}'), model="mock-large")
+    client = gw.client("tg-poor")
+    ask = {"model": "auto:x", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(client.chat.completions.create, **ask)
+        deadline = time.monotonic() + 5
+        while fake.calls < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with pytest.raises(openai.RateLimitError, match="budget exhausted"):
+            client.chat.completions.create(**ask)
+        assert first.result().choices[0].message.content == "A plausible answer."
+    assert fake.calls == 2  # the first request's answer and judgement; nothing for the second

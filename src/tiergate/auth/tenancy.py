@@ -92,9 +92,15 @@ class Tenancy:
             self.budgets.settle(await self.budgets.reserve(limits, 0, time.time()), 0)
 
     async def reserve(
-        self, request_id: str, key: KeyInfo | None, chat: ChatRequest, decision: Decision
+        self,
+        request_id: str,
+        key: KeyInfo | None,
+        chat: ChatRequest,
+        decision: Decision,
+        side_usd: float = 0.0,
     ) -> None:
-        """Hold the request's maximum cost against its budgets; 429 when one is spent."""
+        """Hold the request's maximum cost against its budgets; 429 when one is spent.
+        `side_usd`: the most its sub-calls (classifier, judge) cost besides its answers."""
         limits = self._limits(key, decision.route)
         if not limits:
             return
@@ -102,7 +108,7 @@ class Tenancy:
         if self._admitted % 1024 == 0:
             self._release_stale()
         reservation = await self.budgets.reserve(
-            limits, to_nano(max_cost_usd(chat, decision)), time.time()
+            limits, to_nano(max_cost_usd(chat, decision) + side_usd), time.time()
         )
         prompt = self._open.get(request_id, (None, None, 0))[2]
         self._open[request_id] = (key, reservation, prompt)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from tiergate.chat import ChatRequest
 from tiergate.config.schema import FallbackConfig, ValidatorsConfig
 from tiergate.execution.buffered import BufferedStream
-from tiergate.execution.cascade import Cascade
+from tiergate.execution.cascade import Cascade, tier_steps
 from tiergate.execution.classifier import classify
 from tiergate.execution.executor import Completion, Executor, LiveStream
 from tiergate.execution.speculative import Speculative
@@ -115,6 +115,28 @@ class Strategies:
             spec = route.speculative
             return Speculative(self.executor, spec, self._judge(spec.validators))
         return None
+
+    def side_cost_bound_usd(
+        self, chat: ChatRequest, decision: Decision, sub_calls: list[SubCall]
+    ) -> float:
+        """What the request may spend besides its answers, for its budget reservation: the
+        sub-calls already made (the classifier's) and, when the route's validation asks a
+        judge, every judgement it can make at the most each can cost (one per cheap
+        cascade step, one for a speculative cheap answer)."""
+        spent = sum(call.cost_usd for call in sub_calls)
+        runner = self._runner(decision)
+        if runner is None or runner.judge is None:
+            return spent
+        if isinstance(runner, Cascade):
+            judgements = len(tier_steps(decision, runner.config.max_steps)) - 1
+        else:
+            judgements = 1
+        limit = chat.output_limit
+        answer = max(
+            (limit if limit is not None else m.max_output for m in decision.candidates),
+            default=0,
+        )
+        return spent + judgements * runner.judge.max_cost_usd(decision.prompt_tokens, answer)
 
     async def complete(
         self,

@@ -44,11 +44,15 @@ _HEDGE = re.compile(
     re.IGNORECASE,
 )
 _JUDGE_POLICY = FallbackConfig(retries=0, other_models=False, tier_up=False)
+_JUDGE_CUT = 6000  # characters of the request, and of the answer, the judge sees
+_VERDICT_TOKENS = 50
 _JUDGE_RUBRIC = (
     "You check whether an AI assistant's answer fully and correctly answers the request. "
     'Reply with only a JSON object {"score": S} where S is from 0 (wrong, evasive or '
     "incomplete) to 1 (correct and complete)."
 )
+# The rubric and the two headings, in tokens, generously (a token is at least a character).
+_RUBRIC_TOKENS = len(_JUDGE_RUBRIC) + 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +151,13 @@ class JudgeRunner:
         self.judge = judge
         self.model = model
 
+    def max_cost_usd(self, prompt_tokens: int, answer_tokens: int) -> float:
+        """The most one judgement can cost: the rubric, the request and the answer (each
+        cut at `_JUDGE_CUT` characters, so at most as many tokens) and a `_VERDICT_TOKENS`
+        reply. Budgets hold it before the request runs."""
+        asked = _RUBRIC_TOKENS + min(prompt_tokens, _JUDGE_CUT) + min(answer_tokens, _JUDGE_CUT)
+        return self.model.price.cost(asked, _VERDICT_TOKENS)
+
     async def __call__(
         self, request: ChatRequest, response: ChatResponse, sub_calls: list[SubCall]
     ) -> Verdict:
@@ -156,12 +167,12 @@ class JudgeRunner:
                 Message(role="system", content=_JUDGE_RUBRIC),
                 Message(
                     role="user",
-                    content=f"## Request\n{prompt_text(request)[:6000]}\n\n"
-                    f"## Answer\n{answer_text(response)[:6000]}",
+                    content=f"## Request\n{prompt_text(request)[:_JUDGE_CUT]}\n\n"
+                    f"## Answer\n{answer_text(response)[:_JUDGE_CUT]}",
                 ),
             ],
             temperature=0.0,
-            max_tokens=50,
+            max_tokens=_VERDICT_TOKENS,
         )
         decision = Decision("judge", "judge", self.model.tier, (self.model,))
         try:
