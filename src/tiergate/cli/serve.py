@@ -114,7 +114,7 @@ def serve(
     """Run the gateway."""
     import uvicorn
 
-    from tiergate.ingress.fastpath import ChatProtocol
+    from tiergate.ingress.fastpath import http_protocol
 
     if config_path:
         os.environ[_CONFIG_ENV] = os.path.abspath(config_path)
@@ -150,7 +150,7 @@ def serve(
         "access_log": False,
         "loop": "uvloop",
         # uvicorn's httptools protocol, answering POST /v1/chat/completions without ASGI
-        "http": ChatProtocol,
+        "http": http_protocol(),
         "timeout_graceful_shutdown": max(int(drain_timeout + 0.999), 1),
     }
     if workers > 1:

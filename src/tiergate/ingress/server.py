@@ -13,7 +13,7 @@ from types import TracebackType
 import uvicorn
 from starlette.applications import Starlette
 
-from tiergate.ingress.fastpath import ChatProtocol
+from tiergate.ingress.fastpath import http_protocol
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -35,7 +35,7 @@ class BackgroundServer:
             log_level="error",
             access_log=False,
             loop="asyncio",
-            http=ChatProtocol,  # as `tiergate serve` does
+            http=http_protocol(),  # as `tiergate serve` does
             lifespan="on",
             timeout_graceful_shutdown=5,
         )
