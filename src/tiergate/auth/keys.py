@@ -36,6 +36,16 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+def same_secret(presented: str, expected: str) -> bool:
+    """Whether a presented secret equals the expected one, in constant time.
+
+    Both are hashed first, so the compared values have equal length and timing reveals
+    neither the secret's content nor its length."""
+    want = hashlib.sha256(expected.encode("utf-8")).digest()
+    got = hashlib.sha256(presented.encode("utf-8")).digest()
+    return hmac.compare_digest(want, got)
+
+
 def generate_key() -> str:
     """A new secret: `tg-` and 43 URL-safe characters (256 random bits)."""
     return KEY_PREFIX + secrets.token_urlsafe(32)
