@@ -9,9 +9,9 @@ import openai
 import pytest
 
 from tests.conftest import three_tier_config
-from tiergate.auth.tenancy import max_cost_usd
 from tiergate.chat import decode_chat_request
 from tiergate.config.loader import parse_config
+from tiergate.execution.strategy import Strategies
 from tiergate.fakes import Reply
 from tiergate.gateway import Gateway
 
@@ -57,11 +57,14 @@ def test_the_budget_holds_the_judgements_of_a_request_in_flight(start_gateway, f
     judgement (without it, each request in flight could overspend by a judgement)."""
     route = ROUTE.replace("medium-model", "large-model")
     text = three_tier_config(fake).replace("routes:\n", "routes:\n" + route, 1)
-    gateway = Gateway.from_config(parse_config(text))
     chat = decode_chat_request(
         b'{"model": "auto:x", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}'
     )
-    answers = max_cost_usd(chat, gateway.router.decide(chat))
+    unjudged = text.replace("validators: {judge: {model: large-model, threshold: 0.8}}", "")
+    plain = Gateway.from_config(parse_config(unjudged))
+    answers = Strategies(plain.router, plain.executor).cost_bound_usd(
+        chat, plain.router.decide(chat), []
+    )
     verdict = 50 * 15.00 / 1e6  # a judgement on large-model costs at least its verdict
     budget = answers + verdict / 2
     gw = start_gateway(

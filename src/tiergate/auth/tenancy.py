@@ -17,7 +17,6 @@ from tiergate.auth.budget import BudgetBackend, Limit, Reservation, period_start
 from tiergate.auth.keys import KeyInfo
 from tiergate.auth.permissions import check_route, restrict
 from tiergate.auth.ratelimit import RateLimitBackend
-from tiergate.chat import ChatRequest
 from tiergate.config.schema import BudgetConfig
 from tiergate.ledger import LedgerEntry
 from tiergate.routing.decision import Decision
@@ -27,21 +26,6 @@ log = logging.getLogger("tiergate.tenancy")
 # A reservation not settled after this long belongs to a request that died without being
 # booked (a bug); it is released so that it cannot hold a budget hostage for ever.
 _STALE_AFTER = 3600.0
-
-
-def max_cost_usd(chat: ChatRequest, decision: Decision) -> float:
-    """The most this request can cost: its prompt estimate plus `max_tokens` (or each
-    candidate's own output limit), at the most expensive candidate. A cascade or a
-    speculative request can pay for an answer from several tiers (one per tier at most),
-    so for those it is the sum over the tiers of each tier's most expensive candidate."""
-    limit = chat.output_limit
-    most: dict[str, float] = {}
-    for m in decision.candidates:
-        cost = m.price.cost(decision.prompt_tokens, limit if limit is not None else m.max_output)
-        most[m.tier] = max(cost, most.get(m.tier, 0.0))
-    if decision.execution in ("cascade", "speculative"):
-        return sum(most.values())
-    return max(most.values(), default=0.0)
 
 
 class Tenancy:
@@ -92,24 +76,17 @@ class Tenancy:
             self.budgets.settle(await self.budgets.reserve(limits, 0, time.time()), 0)
 
     async def reserve(
-        self,
-        request_id: str,
-        key: KeyInfo | None,
-        chat: ChatRequest,
-        decision: Decision,
-        side_usd: float = 0.0,
+        self, request_id: str, key: KeyInfo | None, decision: Decision, bound_usd: float
     ) -> None:
-        """Hold the request's maximum cost against its budgets; 429 when one is spent.
-        `side_usd`: the most its sub-calls (classifier, judge) cost besides its answers."""
+        """Hold the most the request can cost (`Strategies.cost_bound_usd`) against its
+        budgets; 429 when one is spent."""
         limits = self._limits(key, decision.route)
         if not limits:
             return
         self._admitted += 1
         if self._admitted % 1024 == 0:
             self._release_stale()
-        reservation = await self.budgets.reserve(
-            limits, to_nano(max_cost_usd(chat, decision) + side_usd), time.time()
-        )
+        reservation = await self.budgets.reserve(limits, to_nano(bound_usd), time.time())
         prompt = self._open.get(request_id, (None, None, 0))[2]
         self._open[request_id] = (key, reservation, prompt)
 

@@ -150,15 +150,10 @@ class Tenants:
         return await self.cache.lookup(key.name if key else None, chat, decision, bypass=bypass)
 
     async def reserve(
-        self,
-        request_id: str,
-        key: KeyInfo | None,
-        chat: ChatRequest,
-        decision: Decision,
-        side_usd: float = 0.0,
+        self, request_id: str, key: KeyInfo | None, decision: Decision, bound_usd: float
     ) -> None:
         """Budgets (429 when spent); call only when an upstream will be called."""
-        await self.tenancy.reserve(request_id, key, chat, decision, side_usd)
+        await self.tenancy.reserve(request_id, key, decision, bound_usd)
 
     def settle(self, entry: LedgerEntry) -> None:
         self.tenancy.settle(entry)

@@ -73,6 +73,14 @@ class Cascade:
         self.config = config
         self.judge = judge
 
+    def answer_groups(self, decision: Decision) -> list[tuple[Model, ...]]:
+        """The candidates of each step: a request may pay for one answer per step."""
+        return [models for _, models in tier_steps(decision, self.config.max_steps)]
+
+    def judgements(self, decision: Decision) -> int:
+        """The most judge calls a request makes: one per cheap step (the last is served)."""
+        return len(tier_steps(decision, self.config.max_steps)) - 1 if self.judge else 0
+
     async def _cheap_steps(
         self,
         request: ChatRequest,

@@ -57,6 +57,19 @@ class Speculative:
         self.config = config
         self.judge = judge
 
+    def answer_groups(self, decision: Decision) -> list[tuple[Model, ...]]:
+        """The cheap and the premium candidates (both may answer and be paid for), or all
+        of them when the decision is premium already (one plain call)."""
+        split = _split(decision, self.config.premium_tier)
+        if split is None:
+            return [decision.candidates]
+        return [split[0].candidates, split[1].candidates]
+
+    def judgements(self, decision: Decision) -> int:
+        """The cheap answer is judged, once; a plain call is not."""
+        split = _split(decision, self.config.premium_tier)
+        return 1 if self.judge is not None and split is not None else 0
+
     async def complete(
         self,
         request: ChatRequest,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from tiergate.chat import ChatRequest
 from tiergate.config.schema import FallbackConfig, ValidatorsConfig
 from tiergate.execution.buffered import BufferedStream
-from tiergate.execution.cascade import Cascade, tier_steps
+from tiergate.execution.cascade import Cascade
 from tiergate.execution.classifier import classify
 from tiergate.execution.executor import Completion, Executor, LiveStream
 from tiergate.execution.speculative import Speculative
@@ -116,27 +116,33 @@ class Strategies:
             return Speculative(self.executor, spec, self._judge(spec.validators))
         return None
 
-    def side_cost_bound_usd(
+    def cost_bound_usd(
         self, chat: ChatRequest, decision: Decision, sub_calls: list[SubCall]
     ) -> float:
-        """What the request may spend besides its answers, for its budget reservation: the
-        sub-calls already made (the classifier's) and, when the route's validation asks a
-        judge, every judgement it can make at the most each can cost (one per cheap
-        cascade step, one for a speculative cheap answer)."""
-        spent = sum(call.cost_usd for call in sub_calls)
+        """The most the request can cost, which its budget reservation holds: the sub-calls
+        already made (the classifier's); one answer per group of candidates its execution
+        may pay for (all candidates for a plain call, each cascade step, the cheap and the
+        premium tier of a speculative call), at the group's dearest model, with its prompt
+        estimate and `max_tokens` (or the model's own output limit); and every judgement
+        the route may ask for, at the most each can cost."""
         runner = self._runner(decision)
-        if runner is None or runner.judge is None:
-            return spent
-        if isinstance(runner, Cascade):
-            judgements = len(tier_steps(decision, runner.config.max_steps)) - 1
-        else:
-            judgements = 1
+        groups = [decision.candidates] if runner is None else runner.answer_groups(decision)
         limit = chat.output_limit
-        answer = max(
-            (limit if limit is not None else m.max_output for m in decision.candidates),
-            default=0,
-        )
-        return spent + judgements * runner.judge.max_cost_usd(decision.prompt_tokens, answer)
+        prompt = decision.prompt_tokens
+        total = sum(call.cost_usd for call in sub_calls)
+        for group in groups:
+            total += max(
+                (m.price.cost(prompt, limit if limit is not None else m.max_output) for m in group),
+                default=0.0,
+            )
+        judgements = runner.judgements(decision) if runner is not None else 0
+        if judgements and runner is not None and runner.judge is not None:
+            answer = max(
+                (limit if limit is not None else m.max_output for m in decision.candidates),
+                default=0,
+            )
+            total += judgements * runner.judge.max_cost_usd(prompt, answer)
+        return total
 
     async def complete(
         self,

@@ -229,8 +229,8 @@ async def handle_chat(
         ex.cache = ex.lookup.status
         if ex.lookup.answer is not None:
             return _cached(gateway, ex, chat, ex.lookup.answer, defer)
-        side_usd = strategies.side_cost_bound_usd(chat, decision, ex.sub_calls)
-        await gateway.tenants.reserve(ex.request_id, key, chat, decision, side_usd)
+        bound_usd = strategies.cost_bound_usd(chat, decision, ex.sub_calls)
+        await gateway.tenants.reserve(ex.request_id, key, decision, bound_usd)
         policy = _policy(gateway, decision)
         if chat.stream:
             live = await cancel_on_disconnect(
