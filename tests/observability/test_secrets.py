@@ -1,7 +1,7 @@
 """Canary secrets planted everywhere a secret can enter must come out nowhere.
 
-Entry points: a provider api_key in the config, a virtual key, the admin key, request
-headers, a `?key=` query parameter and the request body. Outputs searched: the JSON
+Entry points: a provider api_key in the config, a virtual key, the admin key, the metrics
+token, request headers, a `?key=` query parameter and the request body. Outputs searched: the JSON
 request log, stdout/stderr of a `tiergate serve` subprocess, error bodies and headers,
 ledger rows (memory and SQLite), /metrics and the dashboard's data.
 """
@@ -27,7 +27,8 @@ HEADER = "sk-canaryheader0123456789abcdef"
 QUERY = "canaryquery0123456789abcdef"
 BODY = "sk-canarybody0123456789abcdef"
 WRONG = "tg-canary-wrongkey-0123456789abcdef"
-CANARIES = (PROVIDER, VIRTUAL, ADMIN, HEADER, QUERY, BODY, WRONG)
+METRICS = "canary-metrics-token-0123456789abcdef"
+CANARIES = (PROVIDER, VIRTUAL, ADMIN, HEADER, QUERY, BODY, WRONG, METRICS)
 
 
 def config_text(fake: FakeUpstream, request_log: str, ledger_url: str) -> str:
@@ -50,7 +51,7 @@ def config_text(fake: FakeUpstream, request_log: str, ledger_url: str) -> str:
         keys:
           - {{name: canary, key: {VIRTUAL}}}
         ledger: {{url: "{ledger_url}"}}
-        observability: {{request_log: "{request_log}", admin_key: {ADMIN}}}
+        observability: {{request_log: "{request_log}", admin_key: {ADMIN}, metrics_token: {METRICS}}}
         """
     )
 
@@ -80,6 +81,8 @@ def exercise(url: str, fake: FakeUpstream) -> list[str]:
             ("post", "/v1/feedback", auth, {"request_id": "x", "thumbs": BODY}),
             ("get", f"/dashboard/api/summary?key={ADMIN}", {}, None),
             ("get", "/dashboard/api/summary", {"authorization": f"Bearer {WRONG}"}, None),
+            ("get", f"/metrics?token={METRICS}", {}, None),
+            ("get", "/metrics", {"authorization": f"Bearer {WRONG}"}, None),
         ]
         for kind, path, headers, payload in calls:
             if kind == "fault":
@@ -92,7 +95,9 @@ def exercise(url: str, fake: FakeUpstream) -> list[str]:
             )
             seen.append(f"{r.status_code} {dict(r.headers)} {r.text}")
         fake.clear()
-        seen.append(client.get("/metrics").text)
+        metrics = client.get("/metrics", headers={"authorization": f"Bearer {METRICS}"})
+        assert metrics.status_code == 200
+        seen.append(metrics.text)
         summary = client.get("/dashboard/api/summary", headers={"authorization": f"Bearer {ADMIN}"})
         assert summary.status_code == 200
         seen.append(summary.text)

@@ -287,6 +287,8 @@ class ObservabilityConfig(Strict):
     metrics: bool = True
     max_key_labels: int = Field(20, ge=1, description="keys named in metrics; the rest: 'other'")
     admin_key: str | None = None  # the dashboard's key; default: $TIERGATE_ADMIN_KEY
+    # When set, GET /metrics wants it (or the admin key) as a Bearer token; unset: open.
+    metrics_token: str | None = Field(None, min_length=1)
     window: float = Field(3600.0, gt=0, description="seconds of history the dashboard keeps")
     bucket: float = Field(10.0, gt=0, description="seconds per dashboard time bucket")
 

@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import Annotated
 
 import msgspec
@@ -19,21 +17,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tiergate.auth.keys import presented_key
 from tiergate.auth.sync import KeySync
-from tiergate.errors import (
-    AuthenticationFailed,
-    BadRequest,
-    NotFound,
-    PermissionDenied,
-    TiergateError,
-)
+from tiergate.errors import BadRequest, NotFound, TiergateError
 from tiergate.gateway import Gateway
-from tiergate.ingress.errors import error_response
-from tiergate.security.audit import AuditLog
+from tiergate.ingress.operator import audited, refusal, require_admin
 from tiergate.store.keys import KeySpec
 
 _encoder = msgspec.json.Encoder()
+_ACTOR = "admin-api"  # who the audit log says acted
 
 
 class _CreateKey(msgspec.Struct, forbid_unknown_fields=True):
@@ -47,45 +38,9 @@ class _CreateKey(msgspec.Struct, forbid_unknown_fields=True):
     routes: list[str] = []
 
 
-def _audit(request: Request) -> AuditLog:
-    """The app's audit log, opened on first use (`TIERGATE_AUDIT_LOG`)."""
-    state = request.app.state
-    audit: AuditLog | None = getattr(state, "audit", None)
-    if audit is None:
-        obs = state.gateway.observability
-        admin_key = obs.admin_key if obs is not None else None
-        audit = state.audit = AuditLog.from_env(secrets=[admin_key])
-    return audit
-
-
-def _audited(
-    request: Request,
-    action: str,
-    target: str,
-    outcome: str = "ok",
-    details: dict[str, object] | None = None,
-) -> None:
-    source = request.client.host if request.client else None
-    _audit(request).record(
-        action, target, actor="admin-api", source=source, outcome=outcome, details=details
-    )
-
-
 def _key_sync(request: Request) -> KeySync:
     gateway: Gateway = request.app.state.gateway
-    obs = gateway.observability
-    admin_key = obs.admin_key if obs is not None else None
-    if not admin_key:
-        raise PermissionDenied("the admin API is off: set TIERGATE_ADMIN_KEY to enable it")
-    presented = presented_key(request.headers)
-    if presented is None:
-        raise AuthenticationFailed("the admin API needs the admin key")
-    # Equal-length digests compared in constant time: timing reveals nothing of the key.
-    want = hashlib.sha256(admin_key.encode()).digest()
-    got = hashlib.sha256(presented.encode()).digest()
-    if not hmac.compare_digest(want, got):
-        _audited(request, "admin.login", request.url.path, outcome="refused")
-        raise AuthenticationFailed("wrong admin key")
+    require_admin(request, gateway.observability, what="the admin API", actor=_ACTOR)
     sync = gateway.tenants.key_sync
     if sync is None:
         raise NotFound("no key store is configured (ledger.url or store.url)", code="not_found")
@@ -101,7 +56,7 @@ async def list_keys(request: Request) -> Response:
         sync = _key_sync(request)
         keys = await sync.list()
     except TiergateError as exc:
-        return error_response(exc)
+        return refusal(exc)
     return _json({"object": "list", "data": [k.public() for k in keys]})
 
 
@@ -124,8 +79,8 @@ async def create_key(request: Request) -> Response:
         )
         secret, stored = await sync.create(spec)
     except TiergateError as exc:
-        return error_response(exc)
-    _audited(request, "key.create", spec.name, details=stored.public())
+        return refusal(exc)
+    audited(request, "key.create", spec.name, actor=_ACTOR, details=stored.public())
     return _json({"key": secret, **stored.public()}, status=201)
 
 
@@ -137,8 +92,8 @@ async def revoke_key(request: Request) -> Response:
         if stored is None:
             raise NotFound(f"no key named {name!r}", code="not_found")
     except TiergateError as exc:
-        return error_response(exc)
-    _audited(request, "key.revoke", name)
+        return refusal(exc)
+    audited(request, "key.revoke", name, actor=_ACTOR)
     return _json(stored.public())
 
 

@@ -8,8 +8,6 @@ in access logs, browser history and Referer headers.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from importlib import resources
 from typing import Any
 
@@ -17,11 +15,11 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tiergate.auth.keys import presented_key
-from tiergate.errors import AuthenticationFailed, NotFound, PermissionDenied, TiergateError
+from tiergate.errors import NotFound, TiergateError
 from tiergate.gateway import Gateway
 from tiergate.ingress.errors import error_response
-from tiergate.observability.hub import ADMIN_KEY_ENV, Observability
+from tiergate.ingress.operator import refusal, require_admin, require_metrics_token
+from tiergate.observability.hub import Observability
 from tiergate.observability.metrics import CONTENT_TYPE
 
 _ASSETS = {
@@ -48,13 +46,14 @@ def _observability(request: Request) -> Observability:
 
 
 async def metrics(request: Request) -> Response:
-    """Prometheus text exposition of this process's metrics."""
+    """Prometheus text exposition of this process's metrics (GET and HEAD: one route)."""
     try:
         obs = _observability(request)
+        require_metrics_token(request, obs)
         if obs.metrics is None:
             raise NotFound("metrics are off (observability.metrics: false)", code="not_found")
     except TiergateError as exc:
-        return error_response(exc)
+        return refusal(exc)
     return Response(obs.metrics.render(), media_type=CONTENT_TYPE)
 
 
@@ -77,27 +76,13 @@ async def asset(request: Request) -> Response:
     return Response(_asset(name), media_type=media, headers=_PAGE_HEADERS)
 
 
-def check_admin(request: Request, obs: Observability) -> None:
-    """Raise unless the request carries the admin key in a header."""
-    if not obs.admin_key:
-        raise PermissionDenied(f"the dashboard is off: set {ADMIN_KEY_ENV} to enable it")
-    presented = presented_key(request.headers)
-    if presented is None:
-        raise AuthenticationFailed("the dashboard needs the admin key")
-    # Compare digests of equal length in constant time: timing reveals nothing of the key.
-    want = hashlib.sha256(obs.admin_key.encode()).digest()
-    got = hashlib.sha256(presented.encode()).digest()
-    if not hmac.compare_digest(want, got):
-        raise AuthenticationFailed("wrong admin key")
-
-
 async def summary(request: Request) -> Response:
     """Everything the dashboard shows, as JSON."""
     try:
         obs = _observability(request)
-        check_admin(request, obs)
+        require_admin(request, obs, what="the dashboard", actor="dashboard")
     except TiergateError as exc:
-        return error_response(exc)
+        return refusal(exc)
     return Response(
         orjson.dumps(dashboard_data(request.app.state.gateway, obs)),
         media_type="application/json",

@@ -404,7 +404,19 @@ def build_document() -> Schema:
                         "200": {
                             "description": "Prometheus text format.",
                             "content": {"text/plain": {"schema": {"type": "string"}}},
-                        }
+                        },
+                        "401": _json(
+                            "Error",
+                            "`observability.metrics_token` is set and the request has neither "
+                            "it nor the admin key as a Bearer token.",
+                            headers=False,
+                        ),
+                        "429": _json(
+                            "Error",
+                            "Too many wrong tokens from this address; `Retry-After` says when "
+                            "to try again.",
+                            headers=False,
+                        ),
                     },
                 }
             },

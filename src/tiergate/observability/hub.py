@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from tiergate.auth.lockout import Lockout
 from tiergate.observability.aggregator import Aggregator
 from tiergate.observability.logging import (
     RequestLines,
@@ -36,6 +37,9 @@ class Observability:
     request_lines: RequestLines | None = None
     quality: QualityMonitor | None = None
     admin_key: str | None = None
+    metrics_token: str | None = None  # unset: /metrics is open
+    # Addresses that guessed the admin key or the metrics token wrong too often.
+    lockout: Lockout = field(default_factory=Lockout)
 
     @classmethod
     def attach(cls, gateway: Gateway, env: Mapping[str, str] | None = None) -> Observability:
@@ -52,6 +56,7 @@ class Observability:
             redactor=redactor,
             aggregator=Aggregator(oc.window, oc.bucket),
             admin_key=admin_key,
+            metrics_token=oc.metrics_token,
         )
         if oc.metrics:
             deployments = [d.id for m in gateway.fleet.models.values() for d in m.deployments]
@@ -86,7 +91,8 @@ class Observability:
 
 
 def config_secrets(config: Config, admin_key: str | None) -> list[str]:
-    """Every secret value the configuration holds: provider keys and headers, virtual keys."""
+    """Every secret value the configuration holds: provider keys and headers, virtual keys,
+    the admin key and the metrics token."""
     secrets: list[str] = []
     for provider in config.providers.values():
         if provider.api_key:
@@ -95,4 +101,6 @@ def config_secrets(config: Config, admin_key: str | None) -> list[str]:
     secrets.extend(k.key for k in config.keys)
     if admin_key:
         secrets.append(admin_key)
+    if config.observability.metrics_token:
+        secrets.append(config.observability.metrics_token)
     return secrets
