@@ -32,11 +32,14 @@ def test_the_installed_uvicorn_is_a_verified_one() -> None:
 def test_an_unverified_uvicorn_gets_its_own_protocol_and_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    # A server started earlier in this process has set uvicorn's loggers up (level ERROR,
+    # no propagation): listen on the logger itself, at WARNING.
     logger = logging.getLogger("uvicorn.error")
-    logger.addHandler(caplog.handler)  # uvicorn's logging config may stop propagation
+    logger.addHandler(caplog.handler)
     try:
-        assert http_protocol("0.60.1") is HttpToolsProtocol
-        assert http_protocol("0.52.4") is HttpToolsProtocol
+        with caplog.at_level(logging.WARNING, logger="uvicorn.error"):
+            assert http_protocol("0.60.1") is HttpToolsProtocol
+            assert http_protocol("0.52.4") is HttpToolsProtocol
     finally:
         logger.removeHandler(caplog.handler)
     assert "uvicorn 0.60.1 is not one the chat fast path was checked against" in caplog.text
