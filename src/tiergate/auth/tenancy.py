@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from tiergate.auth.budget import BudgetBackend, Limit, Reservation, period_start, to_nano
 from tiergate.auth.keys import KeyInfo
@@ -76,17 +76,21 @@ class Tenancy:
             self.budgets.settle(await self.budgets.reserve(limits, 0, time.time()), 0)
 
     async def reserve(
-        self, request_id: str, key: KeyInfo | None, decision: Decision, bound_usd: float
+        self,
+        request_id: str,
+        key: KeyInfo | None,
+        decision: Decision,
+        bound_usd: Callable[[], float],
     ) -> None:
-        """Hold the most the request can cost (`Strategies.cost_bound_usd`) against its
-        budgets; 429 when one is spent."""
+        """Hold the most the request can cost (`bound_usd()`, asked only when a budget
+        applies: `Strategies.cost_bound_usd`) against its budgets; 429 when one is spent."""
         limits = self._limits(key, decision.route)
         if not limits:
             return
         self._admitted += 1
         if self._admitted % 1024 == 0:
             self._release_stale()
-        reservation = await self.budgets.reserve(limits, to_nano(bound_usd), time.time())
+        reservation = await self.budgets.reserve(limits, to_nano(bound_usd()), time.time())
         prompt = self._open.get(request_id, (None, None, 0))[2]
         self._open[request_id] = (key, reservation, prompt)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from tiergate.auth.budget import BudgetBackend, MemoryBudgets, to_nano
@@ -150,7 +151,11 @@ class Tenants:
         return await self.cache.lookup(key.name if key else None, chat, decision, bypass=bypass)
 
     async def reserve(
-        self, request_id: str, key: KeyInfo | None, decision: Decision, bound_usd: float
+        self,
+        request_id: str,
+        key: KeyInfo | None,
+        decision: Decision,
+        bound_usd: Callable[[], float],
     ) -> None:
         """Budgets (429 when spent); call only when an upstream will be called."""
         await self.tenancy.reserve(request_id, key, decision, bound_usd)

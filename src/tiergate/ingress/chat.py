@@ -229,8 +229,12 @@ async def handle_chat(
         ex.cache = ex.lookup.status
         if ex.lookup.answer is not None:
             return _cached(gateway, ex, chat, ex.lookup.answer, defer)
-        bound_usd = strategies.cost_bound_usd(chat, decision, ex.sub_calls)
-        await gateway.tenants.reserve(ex.request_id, key, decision, bound_usd)
+        await gateway.tenants.reserve(
+            ex.request_id,
+            key,
+            decision,
+            lambda: strategies.cost_bound_usd(chat, decision, ex.sub_calls),
+        )
         policy = _policy(gateway, decision)
         if chat.stream:
             live = await cancel_on_disconnect(
