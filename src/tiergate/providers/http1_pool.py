@@ -14,14 +14,12 @@ import ipaddress
 import socket
 import ssl
 from collections import deque
-from typing import Any
 
 from tiergate.providers.http1 import Connection, ConnectionClosed, HTTPError
+from tiergate.providers.http1_dial import Address, dial
 
 KEEPALIVE = 15.0  # close connections idle this long (servers commonly allow 60-75 s)
 DNS_TTL = 300.0
-
-_Address = tuple[int, Any]  # (family, sockaddr)
 
 
 class PoolClosed(HTTPError):
@@ -52,9 +50,9 @@ class Pool:
         self._waiters: deque[asyncio.Future[Connection | None]] = deque()
         self._every: set[Connection] = set()
         self._sweeper: asyncio.TimerHandle | None = None
-        self._addresses: list[_Address] = []
+        self._addresses: list[Address] = []
         self._addresses_until = 0.0
-        self._resolving: asyncio.Task[list[_Address]] | None = None
+        self._resolving: asyncio.Task[list[Address]] | None = None
         self._closed = False
         self._literal = False
         try:
@@ -227,38 +225,29 @@ class Pool:
         conn = Connection(loop, self._lost)
         async with asyncio.timeout_at(min(deadline, loop.time() + self._connect_timeout)):
             addresses = await self._resolve()
-            failure: OSError | None = None
-            for family, sockaddr in addresses:
-                sock = socket.socket(family, socket.SOCK_STREAM)
-                try:
-                    sock.setblocking(False)
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    await loop.sock_connect(sock, sockaddr)
-                    await loop.create_connection(
-                        lambda: conn,
-                        sock=sock,
-                        ssl=self._tls,
-                        server_hostname=self._host if self._tls is not None else None,
-                    )
-                except OSError as exc:
-                    sock.close()
-                    failure = failure or exc
-                    continue
-                except BaseException:
-                    sock.close()
-                    raise
-                break
-            else:
+            try:
+                sock = await dial(loop, addresses)
+            except OSError:
                 if not self._literal:
                     self._addresses_until = 0.0  # the name may point elsewhere now: look again
-                raise failure or OSError("no address to connect to")
+                raise
+            try:
+                await loop.create_connection(
+                    lambda: conn,
+                    sock=sock,
+                    ssl=self._tls,
+                    server_hostname=self._host if self._tls is not None else None,
+                )
+            except BaseException:
+                sock.close()
+                raise
         if self._closed:
             conn.abort()
             raise PoolClosed("transport closed")
         self._every.add(conn)
         return conn
 
-    async def _resolve(self) -> list[_Address]:
+    async def _resolve(self) -> list[Address]:
         if self._loop.time() < self._addresses_until:
             return self._addresses
         # One lookup (in a thread, by the loop) for every caller that needs it now.
@@ -268,11 +257,11 @@ class Pool:
             self._resolving.add_done_callback(_consume)
         return await asyncio.shield(self._resolving)
 
-    async def _lookup(self) -> list[_Address]:
+    async def _lookup(self) -> list[Address]:
         infos = await self._loop.getaddrinfo(
             self._host, self._port, family=socket.AF_UNSPEC, type=socket.SOCK_STREAM
         )
-        addresses: list[_Address] = [(family, sockaddr) for family, _, _, _, sockaddr in infos]
+        addresses: list[Address] = [(family, sockaddr) for family, _, _, _, sockaddr in infos]
         if not addresses:
             raise socket.gaierror(socket.EAI_NONAME, "no address")
         self._addresses = addresses
@@ -285,6 +274,6 @@ def _expire(waiter: asyncio.Future[Connection | None]) -> None:
         waiter.set_exception(TimeoutError())
 
 
-def _consume(task: asyncio.Task[list[_Address]]) -> None:
+def _consume(task: asyncio.Task[list[Address]]) -> None:
     if not task.cancelled():
         task.exception()
