@@ -28,6 +28,8 @@ class Provider:
     timeouts: Timeouts = Timeouts()
     max_connections: int = 256
     anthropic_version: str = "2023-06-01"
+    proxy: str | None = field(default=None, repr=False)
+    """A proxy URL (may hold a password), "direct", or None: the environment's."""
 
 
 @dataclass(frozen=True, slots=True)

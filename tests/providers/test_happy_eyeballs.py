@@ -1,9 +1,9 @@
-"""Happy Eyeballs (RFC 8305) when a provider's name has several addresses: a
+"""Happy Eyeballs (RFC 8305) when a provider's or a proxy's name has several addresses: a
 first address that never answers must not eat the connect timeout.
 
 A blackhole is made locally: a listening socket with a backlog of 0 whose one slot is
 taken drops further SYNs, so a connect to it neither succeeds nor fails. Names are
-resolved by a fake resolver on the loop; the sockets and servers are real.
+resolved by a fake resolver on the loop; the sockets, servers and proxy are real.
 """
 
 from __future__ import annotations
@@ -12,12 +12,16 @@ import asyncio
 import contextlib
 import os
 import socket
+import ssl
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
+import uvloop
 
+from tests.providers.connect_proxy import ConnectProxy
 from tests.providers.test_transport import (
     RawServer,
     _has_ipv6_loopback,
@@ -25,10 +29,12 @@ from tests.providers.test_transport import (
     keep_answering,
     post_read,
     provider,
+    tls_server,
     transport,
 )
 from tiergate.errors import UpstreamError, UpstreamTimeout
 from tiergate.providers.http1_dial import interleave
+from tiergate.providers.transport import Transport
 
 V4, V6 = socket.AF_INET, socket.AF_INET6
 # A broken IPv6 route is the classic case; without IPv6 loopback, a second IPv4 address.
@@ -135,3 +141,39 @@ async def test_a_pending_address_is_waited_for_until_the_connect_timeout(monkeyp
             with pytest.raises(UpstreamTimeout, match="timed out"):
                 await client.post(up, call(url))
             assert time.monotonic() - started < 5
+
+
+async def test_the_proxy_is_reached_by_happy_eyeballs_too(monkeypatch):
+    async with ConnectProxy() as proxy, RawServer(keep_answering) as server:
+        with blackhole() as dead:
+            resolve(monkeypatch, "proxy.test", (DEAD_FAMILY, dead), (V4, ("127.0.0.1", proxy.port)))
+            up = replace(provider(server.url, connect=10), proxy=f"http://proxy.test:{proxy.port}")
+            async with transport(up) as client:
+                started = time.monotonic()
+                assert await post_read(client, up, server.url) == b'{"ok":true}'
+                assert time.monotonic() - started < 5
+        assert proxy.tunnels == 1
+
+
+def test_on_uvloop_a_tls_tunnel_through_a_proxy_behind_a_blackhole(monkeypatch, tmp_path):
+    """The gateway runs on uvloop: its sock_connect, sock_sendall and sock_recv, the race
+    and TLS over a socket handed to create_connection, all at once."""
+
+    async def scenario() -> None:
+        async with ConnectProxy() as proxy, tls_server(tmp_path) as (server, cert):
+            trusting = ssl.create_default_context(cafile=str(cert))
+            monkeypatch.setattr(Transport, "_tls_context", lambda self: trusting)
+            with blackhole() as dead:
+                resolve(
+                    monkeypatch, "proxy.test", (DEAD_FAMILY, dead), (V4, ("127.0.0.1", proxy.port))
+                )
+                url = f"https://localhost:{server.port}/v1/chat/completions"
+                up = replace(provider(url, connect=10), proxy=f"http://proxy.test:{proxy.port}")
+                async with transport(up) as client:
+                    started = time.monotonic()
+                    for _ in range(2):
+                        assert await post_read(client, up, url) == b'{"ok":true}'
+                    assert time.monotonic() - started < 5
+            assert proxy.tunnels == 1 and server.connections == 1
+
+    uvloop.run(scenario())

@@ -178,6 +178,7 @@ def build_fleet(config: Config, catalog: Catalog | None = None) -> Fleet:
             timeouts=Timeouts(**p.timeout.model_dump()),
             max_connections=p.max_connections,
             anthropic_version=p.anthropic_version,
+            proxy=p.proxy,
         )
         for name, p in config.providers.items()
     }

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from tiergate.providers.http1_proxy import DIRECT, parse_proxy
 
 ProviderKind = Literal["openai", "anthropic", "gemini"]
 Capability = Literal["tools", "vision", "json_schema", "streaming", "embeddings"]
@@ -22,6 +24,9 @@ class TimeoutConfig(Strict):
 
 
 class ProviderConfig(Strict):
+    # A rejected value is not repeated in error text: a proxy URL or api_key is a secret.
+    model_config = ConfigDict(hide_input_in_errors=True)
+
     kind: ProviderKind
     base_url: str
     api_key: str | None = None
@@ -29,12 +34,22 @@ class ProviderConfig(Strict):
     timeout: TimeoutConfig = Field(default_factory=TimeoutConfig)
     max_connections: int = Field(256, ge=1)
     anthropic_version: str = "2023-06-01"
+    # http://[user:password@]host[:port], "direct", or unset: HTTPS_PROXY / HTTP_PROXY /
+    # NO_PROXY from the environment. Hidden from repr: the URL may hold a password.
+    proxy: str | None = Field(None, repr=False)
 
     @model_validator(mode="after")
     def _url_scheme(self) -> ProviderConfig:
         if not self.base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must start with http:// or https://: {self.base_url!r}")
         return self
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy_url(cls, proxy: str | None) -> str | None:
+        if proxy is not None and proxy != DIRECT:
+            parse_proxy(proxy)  # its ValueError never repeats the URL (it may hold a password)
+        return proxy
 
 
 class PriceConfig(Strict):

@@ -1,15 +1,17 @@
-"""HTTP/1.1 POSTs on behalf of one provider: the URL picks a pool (one per origin), the
-request head is written here, once per call, from parts prepared on first use."""
+"""HTTP/1.1 POSTs on behalf of one provider: the URL picks a pool (one per origin, with the
+proxy chosen for it), the request head is written here, once per call, from parts prepared
+on first use."""
 
 from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
 from tiergate.providers.http1 import InvalidRequest
 from tiergate.providers.http1_pool import Pool
+from tiergate.providers.http1_proxy import choose_proxy
 
 # Names we write ourselves; a provider's configured headers may not repeat them.
 _OWN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "accept-encoding"})
@@ -27,11 +29,17 @@ class Client:
         connect_timeout: float,
         configured: tuple[tuple[str, str], ...],
         tls: Callable[[], ssl.SSLContext],
+        proxy: str | None = None,
+        environment: Mapping[str, str] | None = None,
     ) -> None:
+        """`proxy` is the provider's setting (see `choose_proxy`); `environment` the proxy
+        variables, as `urllib.request.getproxies_environment()` gives them."""
         self._loop = loop
         self._limit = limit
         self._connect_timeout = connect_timeout
         self._tls = tls
+        self._proxy = proxy
+        self._environment = environment or {}
         self._pools: dict[tuple[str, str, int], Pool] = {}
         self._routes: dict[str, tuple[Pool, str]] = {}  # URL -> (pool, request line and host)
         self._blocks: dict[tuple[tuple[str, str], ...], str] = {}  # headers -> their lines
@@ -71,6 +79,10 @@ class Client:
         origin = (scheme, parts.hostname, port)
         pool = self._pools.get(origin)
         if pool is None:
+            try:
+                proxy = choose_proxy(self._proxy, scheme, parts.hostname, self._environment)
+            except ValueError as exc:
+                raise InvalidRequest(str(exc)) from None
             pool = self._pools[origin] = Pool(
                 self._loop,
                 parts.hostname,
@@ -78,6 +90,7 @@ class Client:
                 tls=self._tls() if scheme == "https" else None,
                 limit=self._limit,
                 connect_timeout=self._connect_timeout,
+                proxy=proxy,
             )
         target = parts.path or "/"
         if parts.query:

@@ -17,6 +17,7 @@ from collections import deque
 
 from tiergate.providers.http1 import Connection, ConnectionClosed, HTTPError
 from tiergate.providers.http1_dial import Address, dial
+from tiergate.providers.http1_proxy import Proxy, open_tunnel
 
 KEEPALIVE = 15.0  # close connections idle this long (servers commonly allow 60-75 s)
 DNS_TTL = 300.0
@@ -27,7 +28,8 @@ class PoolClosed(HTTPError):
 
 
 class Pool:
-    """Connections to one scheme://host:port on behalf of one provider."""
+    """Connections to one scheme://host:port on behalf of one provider, directly or each
+    through its own tunnel of an HTTP proxy."""
 
     def __init__(
         self,
@@ -38,11 +40,15 @@ class Pool:
         tls: ssl.SSLContext | None,
         limit: int,
         connect_timeout: float,
+        proxy: Proxy | None = None,
     ) -> None:
         self._loop = loop
         self._host = host
         self._port = port
         self._tls = tls
+        self.proxy = proxy
+        # Through a proxy we connect to the proxy and look up its name; it looks up ours.
+        self._dial_host, self._dial_port = (proxy.host, proxy.port) if proxy else (host, port)
         self._limit = max(limit, 1)
         self._connect_timeout = connect_timeout
         self._count = 0  # open or opening connections, idle or not
@@ -56,12 +62,12 @@ class Pool:
         self._closed = False
         self._literal = False
         try:
-            ip = ipaddress.ip_address(host)
+            ip = ipaddress.ip_address(self._dial_host)
         except ValueError:
             pass
         else:  # a literal address needs no lookup, ever
             family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
-            self._addresses = [(family, (host, port))]
+            self._addresses = [(family, (self._dial_host, self._dial_port))]
             self._addresses_until = float("inf")
             self._literal = True
 
@@ -219,8 +225,8 @@ class Pool:
     # -- opening connections --------------------------------------------------------------
 
     async def _connect(self, deadline: float) -> Connection:
-        """A new connection (the caller owns a slot for it). Raises OSError, socket.gaierror
-        or TimeoutError, bounded by the connect timeout and `deadline`."""
+        """A new connection (the caller owns a slot for it). Raises OSError, socket.gaierror,
+        TimeoutError or ProxyError, bounded by the connect timeout and `deadline`."""
         loop = self._loop
         conn = Connection(loop, self._lost)
         async with asyncio.timeout_at(min(deadline, loop.time() + self._connect_timeout)):
@@ -232,6 +238,8 @@ class Pool:
                     self._addresses_until = 0.0  # the name may point elsewhere now: look again
                 raise
             try:
+                if self.proxy is not None:
+                    await open_tunnel(loop, sock, self.proxy, self._host, self._port)
                 await loop.create_connection(
                     lambda: conn,
                     sock=sock,
@@ -259,7 +267,7 @@ class Pool:
 
     async def _lookup(self) -> list[Address]:
         infos = await self._loop.getaddrinfo(
-            self._host, self._port, family=socket.AF_UNSPEC, type=socket.SOCK_STREAM
+            self._dial_host, self._dial_port, family=socket.AF_UNSPEC, type=socket.SOCK_STREAM
         )
         addresses: list[Address] = [(family, sockaddr) for family, _, _, _, sockaddr in infos]
         if not addresses:

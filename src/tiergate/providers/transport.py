@@ -15,6 +15,7 @@ import ssl
 import zlib
 from collections.abc import AsyncIterator, Iterable
 from types import TracebackType
+from urllib.request import getproxies_environment
 
 from tiergate.errors import UpstreamError, UpstreamTimeout
 from tiergate.fleet import Provider
@@ -32,6 +33,7 @@ from tiergate.providers.http1 import (
 )
 from tiergate.providers.http1_client import Client
 from tiergate.providers.http1_pool import Pool
+from tiergate.providers.http1_proxy import ProxyError
 from tiergate.providers.sse import SSEParser
 
 _MAX_ERROR_BODY = 64 * 1024
@@ -51,8 +53,10 @@ _ENCODINGS: dict[bytes, bytes | None] = {
 }
 
 
-def _map_error(exc: BaseException, provider: Provider) -> UpstreamError:
+def _map_error(exc: BaseException, provider: Provider, pool: Pool | None) -> UpstreamError:
     where = f"provider {provider.name}"
+    if pool is not None and pool.proxy is not None:
+        where = f"{where} via proxy {pool.proxy}"  # host:port, never the credentials
     if isinstance(exc, TimeoutError):
         return UpstreamTimeout(f"{where}: timed out")
     if isinstance(exc, socket.gaierror):
@@ -66,7 +70,7 @@ def _map_error(exc: BaseException, provider: Provider) -> UpstreamError:
         plain = exc.errno is not None and not isinstance(exc, ssl.SSLError)
         detail = os.strerror(exc.errno) if plain and exc.errno else exc.strerror or exc
         return UpstreamError(f"{where}: connection failed ({detail})")
-    if isinstance(exc, ProtocolError | InvalidRequest | Aborted):
+    if isinstance(exc, ProtocolError | InvalidRequest | Aborted | ProxyError):
         return UpstreamError(f"{where}: {exc}")
     return UpstreamError(f"{where}: {type(exc).__name__}")
 
@@ -230,7 +234,7 @@ class UpstreamResponse:
         if isinstance(exc, zlib.error):
             encoding = self._conn.encoding.decode("latin-1")
             return UpstreamError(f"provider {self._provider.name}: body is not valid {encoding}")
-        return _map_error(exc, self._provider)
+        return _map_error(exc, self._provider, self._pool)
 
     def _too_big(self, limit: int) -> UpstreamError:
         return UpstreamError(f"provider {self._provider.name}: response over {limit} bytes")
@@ -320,6 +324,7 @@ class Transport:
 
     async def start(self) -> None:
         loop = self._loop = asyncio.get_running_loop()
+        environment = getproxies_environment()  # HTTPS_PROXY and friends, read once
         for provider in self._providers:
             self._clients[provider.name] = Client(
                 loop,
@@ -327,6 +332,8 @@ class Transport:
                 connect_timeout=provider.timeouts.connect,
                 configured=provider.headers,
                 tls=self._tls_context,
+                proxy=provider.proxy,
+                environment=environment,
             )
 
     async def close(self) -> None:
@@ -350,11 +357,12 @@ class Transport:
         first_byte = loop.time() + provider.timeouts.first_byte
         if deadline is not None and deadline < first_byte:
             first_byte = deadline
+        pool: Pool | None = None
         try:
             pool, data = client.prepare(call.url, call.headers, call.body)
             conn = await pool.request(data, first_byte)
         except (HTTPError, OSError) as exc:
-            raise _map_error(exc, provider) from None
+            raise _map_error(exc, provider, pool) from None
         decoder: BodyDecoder | None = None
         if conn.encoding:
             if conn.encoding not in _ENCODINGS:  # we asked for gzip or deflate only
