@@ -27,6 +27,23 @@ settings.load_profile("tiergate")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "routing"
 
+_PROXY_VARIABLES = tuple(
+    name
+    for base in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+    for name in (base, base.lower())
+)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_proxy_from_the_machine() -> Iterator[None]:
+    """Every test talks to servers on this machine: a proxy the machine is set up with (a
+    CI runner's, say) must not come between them, in this process or in the servers it
+    starts. Tests of the proxy settings set their own variables."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in _PROXY_VARIABLES:
+            patch.delenv(name, raising=False)
+        yield
+
 
 @pytest.fixture
 def fake() -> Iterator[FakeUpstream]:

@@ -2,6 +2,7 @@
 
 import asyncio
 
+import pytest
 from click.testing import CliRunner
 
 from tiergate.demo.run import run_demo, summarize
@@ -76,3 +77,15 @@ def test_demo_command_prints_the_bill():
     assert "saved" in result.output and "Failover" in result.output
     assert "rules>cascade" in result.output and "rules>speculative" in result.output
     assert "classifier" in result.output
+
+
+def test_demo_ignores_proxies_in_the_environment(monkeypatch: pytest.MonkeyPatch):
+    # Everything the demo talks to is on this machine: a proxy set for the outside world
+    # (here one that cannot be reached) must not come between them.
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    result = asyncio.run(run_demo(size=20, concurrency=20))
+    assert result.failed_requests == 0
+    assert len(result.entries) == 20 and all(e.status == 200 for e in result.entries)

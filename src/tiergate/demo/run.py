@@ -36,11 +36,11 @@ DEMO_ADMIN_KEY = "tg-demo-admin"
 FLAGSHIP = "gpt-5.4"
 
 _CONFIG = """
-providers:
-  openai-sim:    {{kind: openai,    base_url: "{openai}", api_key: sk-demo}}
-  openai-sim-eu: {{kind: openai,    base_url: "{openai}", api_key: sk-demo}}
-  anthropic-sim: {{kind: anthropic, base_url: "{anthropic}", api_key: sk-demo}}
-  gemini-sim:    {{kind: gemini,    base_url: "{gemini}", api_key: sk-demo}}
+providers:  # local simulations: no proxy from the environment applies (`direct`)
+  openai-sim:    {{kind: openai,    base_url: "{openai}", api_key: sk-demo, proxy: direct}}
+  openai-sim-eu: {{kind: openai,    base_url: "{openai}", api_key: sk-demo, proxy: direct}}
+  anthropic-sim: {{kind: anthropic, base_url: "{anthropic}", api_key: sk-demo, proxy: direct}}
+  gemini-sim:    {{kind: gemini,    base_url: "{gemini}", api_key: sk-demo, proxy: direct}}
 models:
   gpt-5-nano:
     deployments: [{{provider: openai-sim}}, {{provider: openai-sim-eu}}]
@@ -195,7 +195,13 @@ async def run_demo(
             serving.result()
         await asyncio.sleep(0.01)
     base = f"http://127.0.0.1:{server.config.port}"
-    client = openai.AsyncOpenAI(base_url=f"{base}/v1", api_key=DEMO_KEY, max_retries=0)
+    # The gateway is on this machine: an HTTP_PROXY in the environment must not apply.
+    client = openai.AsyncOpenAI(
+        base_url=f"{base}/v1",
+        api_key=DEMO_KEY,
+        max_retries=0,
+        http_client=openai.DefaultAsyncHttpxClient(trust_env=False),
+    )
     kinds: dict[str, str] = {}
     failed = 0
     semaphore = asyncio.Semaphore(concurrency)
