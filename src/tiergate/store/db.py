@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -66,6 +67,25 @@ class DatabaseURL:
 # Rows per multi-row statement: binding them holds the GIL with no break (C code), so a
 # statement of thousands of values would stall the event loop for milliseconds.
 _MOST_ROWS = 64
+_BUSY_TIMEOUT = 10.0  # seconds a SQLite connection waits for another's lock
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Put the database in WAL mode (kept in the file: later connections find it so).
+
+    Switching takes an exclusive lock, and when several processes open a new file at once
+    SQLite may answer "database is locked" at once instead of waiting on the busy timeout
+    (it does not wait for a lock it could deadlock on). So: try again, within that timeout.
+    """
+    deadline = time.monotonic() + _BUSY_TIMEOUT
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 class Database:
@@ -83,11 +103,12 @@ class Database:
         if url.dialect == "sqlite":
             if url.target != ":memory:":
                 Path(url.target).parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(url.target, check_same_thread=False, isolation_level=None)
+            conn = sqlite3.connect(
+                url.target, timeout=_BUSY_TIMEOUT, check_same_thread=False, isolation_level=None
+            )
             # WAL: readers (reports, key reloads) never block the writer, nor it them.
-            conn.execute("PRAGMA journal_mode=WAL")
+            _use_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=10000")
             return cls(url, conn)
         import psycopg
 
