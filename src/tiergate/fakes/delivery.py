@@ -95,24 +95,29 @@ class Delivery:
             headers={"Content-Type": SSE, "Cache-Control": "no-cache"},
         )
         self.record.status = 200
+        writes = frames if chunk_delay else [b"".join(frames)] if frames else []
         try:
             await response.prepare(self.request)
-            if chunk_delay:
-                for frame in frames:
+            for i, data in enumerate(writes):
+                if chunk_delay:
                     await asyncio.sleep(chunk_delay)
-                    await response.write(frame)
-            elif frames:
-                await response.write(b"".join(frames))
+                if i == len(writes) - 1 and not abort:
+                    self._completed()
+                await response.write(data)
             if abort:
                 return drop(self.request, self.record, response)
-            # Mark completion before the last bytes leave, so that a caller who has
-            # read the whole stream already sees it in history.
-            self.record.completed, self.record.finished = True, time.monotonic()
+            if not writes:
+                self._completed()
             await response.write_eof()
         except ConnectionResetError:
             # The client went away mid-stream: that is what history records.
             self.record.completed, self.record.disconnected = False, True
         return response
+
+    def _completed(self) -> None:
+        # Marked before the last bytes leave: a caller that stops reading at the end
+        # marker (the OpenAI SDK closes the response at `[DONE]`) already sees it.
+        self.record.completed, self.record.finished = True, time.monotonic()
 
     async def _truncated_body(self, body: bytes) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": JSON})
