@@ -137,9 +137,9 @@ def test_sigterm_drains_in_flight_work_and_flushes_the_ledger(fake, tmp_path):
                     httpx.get(f"{url}/health/live", timeout=1)
                 except httpx.ConnectError:
                     break
-                except httpx.RemoteProtocolError:
-                    # accepted in the instant the listener closed, then closed unanswered:
-                    # the listener is going; the next probe must be refused outright
+                except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+                    # accepted in the instant the listener closed, then closed (or reset)
+                    # unanswered: the listener is going; a later probe must be refused
                     pass
                 assert time.monotonic() < deadline, "still accepting connections"
                 time.sleep(0.05)
