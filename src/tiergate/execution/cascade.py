@@ -79,7 +79,9 @@ class Cascade:
 
     def judgements(self, decision: Decision) -> int:
         """The most judge calls a request makes: one per cheap step (the last is served)."""
-        return len(tier_steps(decision, self.config.max_steps)) - 1 if self.judge else 0
+        if self.judge is None:
+            return 0
+        return len(tier_steps(decision, self.config.max_steps)) - 1
 
     async def _cheap_steps(
         self,

@@ -51,7 +51,7 @@ _JUDGE_RUBRIC = (
     'Reply with only a JSON object {"score": S} where S is from 0 (wrong, evasive or '
     "incomplete) to 1 (correct and complete)."
 )
-# The rubric and the two headings, in tokens, generously (a token is at least a character).
+# The rubric and the two headings, in tokens, generously: never more tokens than characters.
 _RUBRIC_TOKENS = len(_JUDGE_RUBRIC) + 32
 
 
