@@ -147,6 +147,7 @@ async def test_refused_authentication_names_the_proxy_never_the_credentials(capl
         message = str(err.value)
         assert f"via proxy 127.0.0.1:{proxy.port}" in message
         assert "refused authentication" in message and "407" in message
+        assert err.value.retryable is False  # the same proxy would refuse again
         _assert_no_secret(message)
         _assert_no_secret(repr(err.value))
         _assert_no_secret(repr(up))
@@ -177,6 +178,9 @@ async def test_a_refused_tunnel_gives_the_proxy_status_line(status):
         )
         # The proxy resolves the provider's name: we never looked it up.
         assert proxy.heads[0].startswith(b"CONNECT api.example.test:80 HTTP/1.1\r\n")
+        # A policy refusal comes back on a retry; a 502 (the provider out of the proxy's
+        # reach) may not.
+        assert err.value.retryable is status.startswith("502")
 
 
 async def test_an_unreachable_proxy_is_a_connection_failure():
@@ -287,3 +291,23 @@ async def test_the_gateway_never_shows_the_proxy_credentials(
     assert f"via proxy 127.0.0.1:{proxy.port}: the proxy refused authentication" in request_log
     _assert_no_secret(request_log)
     _assert_no_secret(repr(live.gateway.fleet.providers))
+
+
+async def test_a_refusing_proxy_is_not_asked_twice_for_one_deployment(
+    fake: FakeUpstream, start_gateway
+):
+    async with ConnectProxy(credentials=("alice", "other")) as proxy:
+        live: LiveGateway = start_gateway(_gateway_config(fake, proxy.proxy_url(USERINFO)))
+        client = openai.AsyncOpenAI(base_url=f"{live.url}/v1", api_key="tg-test-key", max_retries=0)
+        with pytest.raises(openai.APIStatusError):
+            await client.chat.completions.create(
+                model="auto", messages=[{"role": "user", "content": "hi"}]
+            )
+        await client.close()
+    (entry,) = live.ledger.entries
+    # "small-model@upstream:error,medium-model@upstream:error,..."
+    tried = [attempt.rsplit(":", 1)[0] for attempt in (entry.attempts or "").split(",") if attempt]
+    # The route allows one retry per deployment; each was still asked only once, and the
+    # request moved on to the next (all behind the same proxy here).
+    assert len(tried) > 1 and len(set(tried)) == len(tried), entry.attempts
+    assert len(proxy.heads) == len(tried)

@@ -28,7 +28,20 @@ _MAX_HEAD = 16 * 1024  # a CONNECT answer is a status line and a few headers
 
 
 class ProxyError(HTTPError):
-    """The proxy would not open a tunnel (refused, wants credentials, or answered nonsense)."""
+    """The proxy would not open a tunnel (refused, wants credentials, or answered nonsense).
+
+    `status` is the proxy's answer when it gave one (407, 403, 502, ...)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def lasting(self) -> bool:
+        """A refusal that the same proxy will repeat (credentials, policy): not worth a
+        retry of the same deployment. A 502 or 504 (the provider unreachable from the
+        proxy) may pass."""
+        return self.status in (403, 407)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,9 +140,9 @@ async def open_tunnel(
     status = int(code)
     if status == 407:
         given = "the credentials given" if proxy.authorization else "no credentials configured"
-        raise ProxyError(f"the proxy refused authentication ({given}): {shown}")
+        raise ProxyError(f"the proxy refused authentication ({given}): {shown}", status)
     if not 200 <= status < 300:
-        raise ProxyError(f"the proxy refused the tunnel to {target}: {shown}")
+        raise ProxyError(f"the proxy refused the tunnel to {target}: {shown}", status)
     if len(head) > end + 4:
         raise ProxyError("the proxy sent bytes after its answer to CONNECT")
 

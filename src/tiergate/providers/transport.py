@@ -70,7 +70,12 @@ def _map_error(exc: BaseException, provider: Provider, pool: Pool | None) -> Ups
         plain = exc.errno is not None and not isinstance(exc, ssl.SSLError)
         detail = os.strerror(exc.errno) if plain and exc.errno else exc.strerror or exc
         return UpstreamError(f"{where}: connection failed ({detail})")
-    if isinstance(exc, ProtocolError | InvalidRequest | Aborted | ProxyError):
+    if isinstance(exc, ProxyError):
+        error = UpstreamError(f"{where}: {exc}")
+        # Other deployments may go elsewhere; this one would meet the same refusal.
+        error.retryable = not exc.lasting
+        return error
+    if isinstance(exc, ProtocolError | InvalidRequest | Aborted):
         return UpstreamError(f"{where}: {exc}")
     return UpstreamError(f"{where}: {type(exc).__name__}")
 
